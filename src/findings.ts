@@ -55,6 +55,8 @@ export const FINDINGS = {
   // --- input -------------------------------------------------------------------------------
   'input-domain-invalid': spec('error', 'input', 'The domain given to mtasts is not a valid domain name.',
     'Give a domain name such as example.com (U-labels are converted to A-labels).', 'RFC 5321 §4.1.2'),
+  'address-not-public': spec('error', 'input', 'A host resolved only to loopback, private or other non-public addresses, which this service refuses to contact.',
+    'Publish public addresses for the host; non-public targets are refused to keep the service from being used to probe internal networks.'),
   'internal-error': spec('error', 'input', 'mtasts hit an unexpected error while checking.',
     'Report this as a bug with the command line that produced it.'),
 
