@@ -1,4 +1,5 @@
 /** `mtasts check DOMAIN...`: see docs/cli.md. */
+import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkDomains, type CheckManyOptions, type DomainReport } from '../check/check.js';
@@ -7,7 +8,7 @@ import { DnsClient } from '../dns/resolver.js';
 import { hasErrors } from '../findings.js';
 import { splitPemCertificates } from '../tls/certificate.js';
 import { formatReport, Painter, ProgressBar } from './format.js';
-import { parseOptions, positiveNumber, UsageError, type Io } from './io.js';
+import { usage, positiveNumber, UsageError, type Io } from './io.js';
 
 export const CHECK_OPTIONS = {
   json: { type: 'boolean' },
@@ -68,7 +69,7 @@ export function readCaFiles(paths: readonly string[] | undefined): string[] | un
 }
 
 export async function runCheck(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseOptions(args, CHECK_OPTIONS);
+  const { values, positionals } = usage(() => parseArgs({ args, options: CHECK_OPTIONS, allowPositionals: true, strict: true }));
   const domains = [...positionals];
   if (values.file !== undefined) domains.push(...(await readDomainFile(values.file, io)));
   if (domains.length === 0) throw new UsageError('check needs at least one DOMAIN (or --file FILE)');

@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 /**
  * `mtasts demo`: starts the test world on loopback (DNS, HTTPS and SMTP servers, a CA minted for
  * this run) with example domains healthy and broken in typical ways, and runs `check` against it.
@@ -7,14 +8,14 @@ import { DnsClient } from '../dns/resolver.js';
 import { createWorld, SCENARIOS } from '../testworld/index.js';
 import { runReports } from './check.js';
 import { Painter } from './format.js';
-import { parseOptions, positiveNumber, type Io } from './io.js';
+import { usage, positiveNumber, type Io } from './io.js';
 
 export async function runDemo(args: string[], io: Io): Promise<number> {
-  const { values } = parseOptions(args, {
-    json: { type: 'boolean' },
-    keep: { type: 'boolean' },
-    timeout: { type: 'string' },
-  }, false);
+  const { values } = usage(() => parseArgs({
+    args,
+    options: { json: { type: 'boolean' }, keep: { type: 'boolean' }, timeout: { type: 'string' } },
+    strict: true,
+  }));
   const timeoutMs = positiveNumber('--timeout', values.timeout, 3) * 1000;
   const p = Painter.for(io.stdout);
   if (!values.json) io.out(p.paint('bold', `Starting a sandbox of ${SCENARIOS.length} example domains on loopback…\n`));

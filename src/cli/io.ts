@@ -1,5 +1,4 @@
 /** What a command may touch of the process, so tests can run commands in-process. */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export interface Io {
   out(line: string): void;
@@ -14,10 +13,10 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** `util.parseArgs` with its errors turned into usage errors. */
-export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = true) {
+/** Runs an argument parser (`util.parseArgs`), turning its errors into usage errors. */
+export function usage<T>(parse: () => T): T {
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true });
+    return parse();
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }

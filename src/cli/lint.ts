@@ -1,12 +1,13 @@
 /** `mtasts lint` and `mtasts match`: see docs/cli.md. */
+import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { hasErrors, type Finding } from '../findings.js';
+import { finding, hasErrors, type Finding } from '../findings.js';
 import { matchingPattern } from '../mtasts/mx.js';
-import { parsePolicy, type Policy } from '../mtasts/policy.js';
+import { parsePolicy, POLICY_MAX_BYTES, type Policy } from '../mtasts/policy.js';
 import { parseStsRecord } from '../mtasts/record.js';
 import { parseTlsRptRecord } from '../tlsrpt/record.js';
 import { formatFinding, Painter } from './format.js';
-import { parseOptions, UsageError, type Io } from './io.js';
+import { usage, UsageError, type Io } from './io.js';
 
 async function readInput(path: string, io: Io): Promise<Uint8Array> {
   if (path === '-') return new Uint8Array(await io.readStdin());
@@ -25,11 +26,12 @@ function printFindings(findings: Finding[], io: Io, what: string): void {
 }
 
 export async function runLint(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseOptions(args, {
-    json: { type: 'boolean' },
-    record: { type: 'string' },
-    tlsrpt: { type: 'string' },
-  });
+  const { values, positionals } = usage(() => parseArgs({
+    args,
+    options: { json: { type: 'boolean' }, record: { type: 'string' }, tlsrpt: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  }));
   const modes = [values.record !== undefined, values.tlsrpt !== undefined, positionals.length > 0].filter(Boolean).length;
   if (modes !== 1 || positionals.length > 1) {
     throw new UsageError('lint takes exactly one of: FILE (or - for standard input), --record TEXT, --tlsrpt TEXT');
@@ -58,7 +60,14 @@ export async function runLint(args: string[], io: Io): Promise<number> {
   }
 
   const path = positionals[0]!;
-  const { policy, findings } = parsePolicy(await readInput(path, io));
+  const bytes = await readInput(path, io);
+  const { policy: parsed, findings } = parsePolicy(bytes);
+  let policy = parsed;
+  if (bytes.length > POLICY_MAX_BYTES) {
+    // RFC 8461 §3.3: senders stop reading a policy body at their size limit.
+    findings.unshift(finding('policy-too-large', `${path} is ${bytes.length} bytes, more than ${POLICY_MAX_BYTES}`));
+    policy = null;
+  }
   const valid = policy !== null && !hasErrors(findings);
   if (values.json) {
     io.out(JSON.stringify({ valid, findings, ...(policy ? { policy: policyJson(policy) } : {}) }));
@@ -73,7 +82,7 @@ function policyJson(policy: Policy) {
 }
 
 export async function runMatch(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseOptions(args, { json: { type: 'boolean' } });
+  const { values, positionals } = usage(() => parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true }));
   if (positionals.length !== 2) throw new UsageError('match takes a policy FILE (or -) and a HOST');
   const [path, host] = positionals as [string, string];
   const { policy, findings } = parsePolicy(await readInput(path, io));
