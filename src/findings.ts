@@ -217,6 +217,8 @@ export interface FindingExtra {
   host?: string;
   /** Override the registry severity (e.g. a warning downgraded to info in context). */
   severity?: Severity;
+  /** Override the section, for codes that occur in several (a DNS timeout while probing an MX). */
+  section?: Section;
 }
 
 /** Builds a finding: `detail` says what exactly is wrong; the registry adds how to fix it. */
@@ -226,7 +228,7 @@ export function finding(code: FindingCode, detail: string, extra: FindingExtra =
   const f: Finding = {
     code,
     severity: extra.severity ?? s.severity,
-    section: s.section,
+    section: extra.section ?? s.section,
     message: `${detailText}. ${s.fix}`,
   };
   if (s.rfc !== undefined) f.rfc = s.rfc;

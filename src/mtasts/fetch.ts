@@ -21,7 +21,7 @@ import tls from 'node:tls';
 import { AddressRefusedError, isNonPublicAddress } from '../dns/address-policy.js';
 import { DnsLookupError, type DnsClient } from '../dns/resolver.js';
 import { finding, type Finding } from '../findings.js';
-import { certificateFindings, inspectPeerCertificate, trustAnchors, type CertificateReport } from '../tls/certificate.js';
+import { certificateFindings, clientContext, inspectPeerCertificate, type CertificateReport } from '../tls/certificate.js';
 import { POLICY_MAX_BYTES } from './policy.js';
 
 export const POLICY_PATH = '/.well-known/mta-sts.txt';
@@ -96,10 +96,9 @@ export async function fetchPolicy(domain: string, options: FetchPolicyOptions): 
   } catch (err) {
     if (err instanceof DnsLookupError && err.isNegativeAnswer) {
       result.findings.push(finding('policy-host-unresolvable', `${host} has no A or AAAA record (${err.kind})`));
-    } else if (err instanceof DnsLookupError && err.kind === 'timeout') {
-      result.findings.push(finding('policy-fetch-timeout', `looking up the address of ${host} timed out`));
     } else {
-      result.findings.push(finding('policy-host-unresolvable', `looking up ${host} failed: ${(err as Error).message}`));
+      const code = err instanceof DnsLookupError && err.kind === 'timeout' ? 'dns-timeout' : 'dns-error';
+      result.findings.push(finding(code, `looking up the address of ${host}: ${(err as Error).message}`, { section: 'policy-host' }));
     }
     return done();
   }
@@ -124,7 +123,7 @@ export async function fetchPolicy(domain: string, options: FetchPolicyOptions): 
     const connectBudget = Math.max(Math.min(remaining, 1000), Math.floor(remaining / (candidates.length - i)));
     const attempt = await attemptFetch({
       address, host, port,
-      ca: trustAnchors(options.ca),
+      context: clientContext(options.ca ?? [], 'https'),
       connectDeadlineAt: Date.now() + connectBudget,
       deadlineAt,
       maxBytes: options.maxBytes ?? POLICY_MAX_BYTES,
@@ -218,7 +217,7 @@ interface AttemptParams {
   address: string;
   host: string;
   port: number;
-  ca: string[];
+  context: tls.SecureContext;
   connectDeadlineAt: number;
   deadlineAt: number;
   maxBytes: number;
@@ -239,7 +238,7 @@ function attemptFetch(p: AttemptParams): Promise<Attempt> {
       host: p.address,
       port: p.port,
       servername: p.host, // SNI: the policy host name, never the address
-      ca: p.ca,
+      secureContext: p.context,
       rejectUnauthorized: false, // judged below so that every problem is reported
       ALPNProtocols: ['http/1.1'],
     });

@@ -19,7 +19,7 @@ import tls from 'node:tls';
 import { isNonPublicAddress } from '../dns/address-policy.js';
 import { DnsLookupError, type DnsClient } from '../dns/resolver.js';
 import { finding, type Finding } from '../findings.js';
-import { certificateFindings, inspectPeerCertificate, trustAnchors, type CertificateReport } from '../tls/certificate.js';
+import { certificateFindings, clientContext, inspectPeerCertificate, type CertificateReport } from '../tls/certificate.js';
 
 export interface ProbeOptions {
   dns: DnsClient;
@@ -144,10 +144,12 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
   try {
     result.addresses = await options.dns.addresses(host);
   } catch (err) {
-    const detail = err instanceof DnsLookupError && err.kind === 'timeout'
-      ? `looking up the address of MX ${host} timed out`
-      : `MX ${host} has no A or AAAA record (${err instanceof DnsLookupError ? err.kind : (err as Error).message})`;
-    result.findings.push(finding(err instanceof DnsLookupError && err.kind === 'timeout' ? 'smtp-timeout' : 'smtp-unresolvable', detail, extra));
+    if (err instanceof DnsLookupError && err.isNegativeAnswer) {
+      result.findings.push(finding('smtp-unresolvable', `MX ${host} has no A or AAAA record (${err.kind})`, extra));
+    } else {
+      const code = err instanceof DnsLookupError && err.kind === 'timeout' ? 'dns-timeout' : 'dns-error';
+      result.findings.push(finding(code, `looking up the address of MX ${host}: ${(err as Error).message}`, { ...extra, section: 'smtp' }));
+    }
     return done();
   }
   let candidates = result.addresses;
@@ -168,7 +170,7 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
     try {
       await probeAddress(host, address, result, {
         port: options.port ?? 25,
-        ca: trustAnchors(options.ca),
+        context: clientContext(options.ca ?? [], 'smtp'),
         ehloName: options.ehloName ?? os.hostname(),
         deadlineAt: Date.now() + budget,
         now: options.now?.() ?? new Date(),
@@ -216,7 +218,7 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
 
 interface AddressProbeParams {
   port: number;
-  ca: string[];
+  context: tls.SecureContext;
   ehloName: string;
   deadlineAt: number;
   now: Date;
@@ -279,10 +281,8 @@ async function probeAddress(host: string, address: string, result: MxProbeResult
     tlsSocket = tls.connect({
       socket,
       servername: host, // RFC 8461 §4.2 / RFC 6066: SNI with the MX host name
-      ca: p.ca,
+      secureContext: p.context, // see clientContext: old TLS allowed so that it can be reported
       rejectUnauthorized: false, // judged below, so that every problem is reported
-      minVersion: 'TLSv1',
-      ciphers: 'DEFAULT:@SECLEVEL=0', // let old servers negotiate so that we can report them
     });
     const secured = tlsSocket;
     await within(new Promise<void>((resolve, reject) => {

@@ -5,8 +5,8 @@
  * `rejectUnauthorized: false` so that every problem can be reported, not just the first; callers must
  * then refuse anything whose report is not `valid`.
  */
-import type { TLSSocket } from 'node:tls';
-import { rootCertificates } from 'node:tls';
+import { createHash } from 'node:crypto';
+import { createSecureContext, rootCertificates, type SecureContext, type TLSSocket } from 'node:tls';
 import { finding, type Finding } from '../findings.js';
 import { certificateMatchesHost, dnsNamesOf } from './identity.js';
 
@@ -38,6 +38,29 @@ const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 /** Trust anchors: the bundled public roots plus any extra PEM certificates the caller supplies. */
 export function trustAnchors(extraPem: readonly string[] = []): string[] {
   return [...rootCertificates, ...extraPem];
+}
+
+export type ClientProfile = 'https' | 'smtp';
+
+const contexts = new Map<string, SecureContext>();
+
+/**
+ * A client TLS context trusting the public roots plus `extraPem`, built once and reused: parsing the
+ * ~150 roots costs tens of milliseconds, far more than a handshake on loopback.
+ * The `smtp` profile also accepts TLS 1.0 and weak ciphers, so that old MX hosts can be reported
+ * rather than merely failing the handshake; the certificate is still judged in full.
+ */
+export function clientContext(extraPem: readonly string[] = [], profile: ClientProfile = 'https'): SecureContext {
+  const key = `${profile}:${createHash('sha256').update(extraPem.join('\n')).digest('hex')}`;
+  let ctx = contexts.get(key);
+  if (!ctx) {
+    ctx = profile === 'smtp'
+      ? createSecureContext({ ca: trustAnchors(extraPem), minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' })
+      : createSecureContext({ ca: trustAnchors(extraPem) });
+    if (contexts.size >= 32) contexts.clear(); // a handful of CA sets at most in practice
+    contexts.set(key, ctx);
+  }
+  return ctx;
 }
 
 /** Splits a PEM file that may hold several certificates. */

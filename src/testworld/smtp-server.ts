@@ -1,0 +1,222 @@
+/**
+ * SMTP servers for the test world, one per behaviour. A small raw `net` implementation rather
+ * than the smtp-server package: the broken variants (silent, garbage, refusing) need byte-level
+ * control anyway, and one code path for all keeps STARTTLS handling identical across variants.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { CertPair, CertSource } from './https-server.js';
+
+export type SmtpVariant = 'ok' | 'no-starttls' | 'reject-starttls' | 'hang' | 'garbage' | 'refuse';
+
+export interface SmtpServer {
+  variant: SmtpVariant;
+  address: string;
+  port: number;
+  /** Certificate for STARTTLS clients sending SNI `host` (exact, case-insensitive). */
+  setCertificate(host: string, cert: CertSource): void;
+  removeCertificate(host: string): void;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+export interface SmtpServerOptions {
+  variant: SmtpVariant;
+  /** Sent when SNI is absent or unknown; should name only `default.invalid`. */
+  defaultCert: CertPair;
+  certificates?: Map<string, CertSource>;
+  address?: string;
+  /** Default 0 (ephemeral). */
+  port?: number;
+  /** Name in the banner and EHLO reply (one server answers for many MX names). */
+  hostname?: string;
+}
+
+const MAX_LINE = 4096;
+const IDLE_MS = 60_000;
+
+/** Binds and starts one SMTP server. Rejects with the listen error (e.g. EADDRINUSE). */
+export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpServer> {
+  const { variant } = opts;
+  const address = opts.address ?? '127.0.0.1';
+  const hostname = opts.hostname ?? 'mx.testworld.invalid';
+  const sources = new Map<string, CertSource>();
+  for (const [h, c] of opts.certificates ?? []) sources.set(h.toLowerCase(), c);
+  const contexts = new Map<string, Promise<tls.SecureContext>>();
+  const defaultContext = tls.createSecureContext({ cert: opts.defaultCert.certPem, key: opts.defaultCert.keyPem });
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+
+  const contextFor = (host: string): Promise<tls.SecureContext> | undefined => {
+    let ctx = contexts.get(host);
+    if (ctx) return ctx;
+    const src = sources.get(host);
+    if (!src) return undefined;
+    ctx = Promise.resolve(typeof src === 'function' ? src() : src).then((c) =>
+      tls.createSecureContext({ cert: c.certPem, key: c.keyPem }),
+    );
+    ctx.catch(() => contexts.delete(host));
+    contexts.set(host, ctx);
+    return ctx;
+  };
+  const sniCallback = (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void => {
+    const ctx = contextFor(servername.replace(/\.$/, '').toLowerCase());
+    if (!ctx) return cb(null, defaultContext);
+    ctx.then((c) => cb(null, c), (err: Error) => cb(err));
+  };
+
+  const track = (s: net.Socket): void => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+  };
+
+  /** Runs an SMTP dialogue on `sock` (plain, or TLS after STARTTLS). */
+  const session = (sock: net.Socket, secure: boolean): void => {
+    let buf = '';
+    let upgrading = false;
+    const send = (text: string): void => {
+      if (!sock.destroyed) sock.write(text);
+    };
+    const ehloLines = (peer: string): string[] => {
+      const ext = ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SIZE 10240000'];
+      if (!secure && (variant === 'ok' || variant === 'reject-starttls')) ext.push('STARTTLS');
+      return [`${hostname} greets ${peer || 'you'}`, ...ext];
+    };
+    const multiline = (code: number, lines: string[]): string =>
+      lines.map((l, i) => `${code}${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('');
+
+    const onLine = (line: string): void => {
+      const [verbRaw = '', ...rest] = line.split(' ');
+      const verb = verbRaw.toUpperCase();
+      const arg = rest.join(' ').trim();
+      if (variant === 'refuse') {
+        // RFC 5321 §3.1: after a 554 greeting the server waits for QUIT, refusing everything else.
+        if (verb === 'QUIT') return quit();
+        return send('503 5.5.1 No service\r\n');
+      }
+      switch (verb) {
+        case 'EHLO':
+          return send(multiline(250, ehloLines(arg)));
+        case 'HELO':
+          return send(`250 ${hostname}\r\n`);
+        case 'STARTTLS':
+          if (secure) return send('503 5.5.1 TLS already active\r\n');
+          if (variant === 'no-starttls') return send('502 5.5.1 STARTTLS not supported\r\n');
+          if (variant === 'reject-starttls') return send('454 4.7.0 TLS not available due to temporary reason\r\n');
+          upgrading = true;
+          send('220 2.0.0 Ready to start TLS\r\n');
+          return startTls();
+        case 'MAIL':
+        case 'RCPT':
+          return send('250 2.1.0 OK\r\n');
+        case 'DATA':
+          return send('554 5.3.0 The test world accepts no mail\r\n');
+        case 'RSET':
+        case 'NOOP':
+          return send('250 2.0.0 OK\r\n');
+        case 'VRFY':
+          return send('252 2.1.5 Cannot VRFY user\r\n');
+        case 'QUIT':
+          return quit();
+        default:
+          return send('500 5.5.2 Command not recognized\r\n');
+      }
+    };
+    const quit = (): void => {
+      send('221 2.0.0 Bye\r\n');
+      sock.end();
+    };
+
+    const onData = (chunk: Buffer): void => {
+      if (upgrading) return; // bytes pipelined after STARTTLS are discarded (RFC 3207 §4.2)
+      buf += chunk.toString('latin1');
+      let i: number;
+      while (!upgrading && (i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).replace(/\r$/, '');
+        buf = buf.slice(i + 1);
+        onLine(line);
+      }
+      if (buf.length > MAX_LINE) {
+        send('500 5.5.6 Line too long\r\n');
+        sock.end();
+      }
+    };
+
+    const startTls = (): void => {
+      sock.off('data', onData);
+      const secureSock = new tls.TLSSocket(sock, {
+        isServer: true,
+        secureContext: defaultContext,
+        SNICallback: sniCallback,
+      });
+      track(secureSock);
+      secureSock.setTimeout(IDLE_MS, () => secureSock.destroy());
+      // The client speaks first after the handshake (it sends EHLO again).
+      secureSock.once('secure', () => session(secureSock, true));
+    };
+
+    sock.on('data', onData);
+  };
+
+  const server = net.createServer((sock) => {
+    connections++;
+    track(sock);
+    sock.setNoDelay(true);
+    sock.setTimeout(IDLE_MS, () => sock.destroy());
+    switch (variant) {
+      case 'hang':
+        sock.resume(); // read and ignore, never greet
+        return;
+      case 'garbage':
+        sock.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        return;
+      case 'refuse':
+        sock.write(`554 5.3.2 ${hostname} no service\r\n`);
+        return session(sock, false);
+      default:
+        sock.write(`220 ${hostname} ESMTP mtasts test world\r\n`);
+        return session(sock, false);
+    }
+  });
+  server.maxConnections = 10_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    // A generous backlog: benchmarks open a hundred connections at once.
+    server.listen({ port: opts.port ?? 0, host: address, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address();
+  const port = typeof a === 'object' && a ? a.port : 0;
+
+  let closing: Promise<void> | undefined;
+  return {
+    variant,
+    address,
+    port,
+    get connections() {
+      return connections;
+    },
+    setCertificate(host, cert) {
+      const h = host.replace(/\.$/, '').toLowerCase();
+      sources.set(h, cert);
+      contexts.delete(h);
+    },
+    removeCertificate(host) {
+      const h = host.replace(/\.$/, '').toLowerCase();
+      sources.delete(h);
+      contexts.delete(h);
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      return closing;
+    },
+  };
+}
