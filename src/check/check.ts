@@ -151,7 +151,7 @@ export async function checkDomain(input: string, options: CheckOptions = {}): Pr
     if (e instanceof DnsLookupError && e.isNegativeAnswer) {
       findings.push(finding('mx-none', `${domain} has no MX records (${e.kind})`));
     } else {
-      findings.push(finding('mx-lookup-failed', `MX lookup for ${domain} failed: ${e.message}`));
+      findings.push(finding('mx-lookup-failed', e.message));
     }
   } else if (mx.records.length === 1 && (mx.records[0]?.exchange === '' || mx.records[0]?.exchange === '.')) {
     findings.push(finding('mx-null', `${domain} publishes a null MX (RFC 7505)`));
@@ -177,7 +177,7 @@ export async function checkDomain(input: string, options: CheckOptions = {}): Pr
   // TLS-RPT (RFC 8460 §3), and testing mode without it (RFC 8461 §5: testing exists to get reports).
   let tlsrptRecord: TlsRptRecord | null = null;
   if (tlsrpt.error && !(tlsrpt.error instanceof DnsLookupError && tlsrpt.error.isNegativeAnswer)) {
-    findings.push(finding('tlsrpt-lookup-failed', `looking up _smtp._tls.${domain} failed: ${tlsrpt.error.message}`));
+    findings.push(finding('tlsrpt-lookup-failed', tlsrpt.error.message));
   } else {
     const selected = selectTlsRptRecord(tlsrpt.txt);
     tlsrptRecord = selected.record;
@@ -241,9 +241,9 @@ async function lookupRecord(dns: DnsClient, domain: string) {
     if (err instanceof DnsLookupError && err.isNegativeAnswer) {
       findings.push(finding('record-missing', `no TXT record at ${name} (${err.kind === 'nxdomain' ? 'the name does not exist' : 'the name has no TXT records'})`));
     } else if (err instanceof DnsLookupError && err.kind === 'timeout') {
-      findings.push(finding('dns-timeout', `TXT lookup of ${name}: ${err.message}`));
+      findings.push(finding('dns-timeout', err.message));
     } else {
-      findings.push(finding('dns-error', `TXT lookup of ${name} failed: ${err.message}`));
+      findings.push(finding('dns-error', err.message));
     }
     return { txt: [] as string[][], cname: aliasOf, record: null as StsRecord | null, findings };
   }

@@ -65,8 +65,10 @@ function sectionSummary(r: DomainReport, section: Section): string {
       const p = r.policy?.parsed;
       return p ? `mode ${p.mode}, max_age ${p.maxAge} (${humanDuration(p.maxAge)}), mx ${p.mx.join(', ') || '(none)'}` : '';
     }
-    case 'mx':
-      return r.mx.map((m) => `${m.host}${m.pattern ? ` ← ${m.pattern}` : ''}`).join(', ');
+    case 'mx': {
+      const hosts = r.mx.map((m) => `${m.host}${m.pattern ? ` ← ${m.pattern}` : ''}`).join(', ');
+      return r.policy?.parsed || hosts === '' ? hosts : `${hosts} (no valid policy to compare with)`;
+    }
     case 'smtp':
       return r.smtp.map((s) => `${s.host}: ${s.ok ? `STARTTLS ${s.tlsVersion ?? ''}, certificate valid ${s.certificate?.daysLeft ?? '?'} days` : (s.starttls ? 'STARTTLS, certificate not valid' : 'no TLS')}`).join('; ');
     case 'tlsrpt':

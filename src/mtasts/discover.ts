@@ -34,7 +34,7 @@ export async function discoverPolicy(domain: string, options: FetchPolicyOptions
       return { status: 'none', record: null, findings: [finding('record-missing', `no TXT record at _mta-sts.${domain}`)] };
     }
     const code = err instanceof DnsLookupError && err.kind === 'timeout' ? 'dns-timeout' : 'dns-error';
-    return { status: 'dns-failed', record: null, findings: [finding(code, `TXT lookup of _mta-sts.${domain}: ${(err as Error).message}`)] };
+    return { status: 'dns-failed', record: null, findings: [finding(code, (err as Error).message)] };
   }
   const selected = selectStsRecord(txt);
   if (!selected.record) return { status: 'none', record: null, findings: selected.findings };

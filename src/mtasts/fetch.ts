@@ -98,7 +98,7 @@ export async function fetchPolicy(domain: string, options: FetchPolicyOptions): 
       result.findings.push(finding('policy-host-unresolvable', `${host} has no A or AAAA record (${err.kind})`));
     } else {
       const code = err instanceof DnsLookupError && err.kind === 'timeout' ? 'dns-timeout' : 'dns-error';
-      result.findings.push(finding(code, `looking up the address of ${host}: ${(err as Error).message}`, { section: 'policy-host' }));
+      result.findings.push(finding(code, (err as Error).message, { section: 'policy-host' }));
     }
     return done();
   }

@@ -148,7 +148,7 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
       result.findings.push(finding('smtp-unresolvable', `MX ${host} has no A or AAAA record (${err.kind})`, extra));
     } else {
       const code = err instanceof DnsLookupError && err.kind === 'timeout' ? 'dns-timeout' : 'dns-error';
-      result.findings.push(finding(code, `looking up the address of MX ${host}: ${(err as Error).message}`, { ...extra, section: 'smtp' }));
+      result.findings.push(finding(code, (err as Error).message, { ...extra, section: 'smtp' }));
     }
     return done();
   }

@@ -176,7 +176,11 @@ async function startSmtpSet(defaultCert: CertPair): Promise<Record<SmtpVariant, 
 }
 
 /** Starts a world and installs `opts.domains`. Call `close()` when done. */
-export async function createWorld(opts: { domains?: DomainSpec[] } = {}): Promise<World> {
+export async function createWorld(opts: {
+  domains?: DomainSpec[];
+  /** Port of the HTTPS policy server (default: an ephemeral port; 443 lets unmodified clients in, e.g. benchmarks). */
+  httpsPort?: number;
+} = {}): Promise<World> {
   const ca = await createTestCA();
   const memo = <T>(f: () => Promise<T>): (() => Promise<T>) => {
     let p: Promise<T> | undefined;
@@ -193,7 +197,7 @@ export async function createWorld(opts: { domains?: DomainSpec[] } = {}): Promis
   try {
     const dns = await startDnsServer({ zone, address: '127.0.0.1' });
     started.push(dns);
-    const httpsServer = await startHttpsServer({ defaultCert: toPair(defaultCert), address: '127.0.0.1' });
+    const httpsServer = await startHttpsServer({ defaultCert: toPair(defaultCert), address: '127.0.0.1', port: opts.httpsPort ?? 0 });
     started.push(httpsServer);
     const smtp = await startSmtpSet(toPair(defaultCert));
     started.push(...Object.values(smtp));
