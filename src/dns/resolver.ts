@@ -38,8 +38,16 @@ export class DnsLookupError extends Error {
 export interface DnsClientOptions {
   /** Servers as `HOST`, `HOST:PORT`, `[V6]:PORT`; default: the system's configured servers. */
   servers?: readonly string[];
-  /** Deadline for one lookup, in milliseconds (default 5000). */
+  /** Deadline for one lookup, in milliseconds (default 5000), time spent waiting for a turn included. */
   timeoutMs?: number;
+  /**
+   * Most queries outstanding at once (default 64); further queries wait their turn. c-ares sends
+   * every query to a server over one UDP socket, so a burst of hundreds (a sender discovering many
+   * domains at once) overflows that socket's receive buffer, or the server's, and the lost answers
+   * come back only as timeouts. Queries are answered in well under a millisecond by a nearby
+   * resolver, so the queue costs nothing in practice.
+   */
+  maxInFlight?: number;
 }
 
 export interface MxRecord {
@@ -55,13 +63,23 @@ const KIND_BY_CODE: Record<string, DnsFailureKind> = {
   EREFUSED: 'refused',
 };
 
+/** A query waiting for its turn; `done` once it has been given one or has given up. */
+interface Waiter {
+  done: boolean;
+  grant(): void;
+}
+
 export class DnsClient {
   readonly timeoutMs: number;
   readonly servers: readonly string[];
+  readonly maxInFlight: number;
   private readonly resolver: Resolver;
+  private inFlight = 0;
+  private readonly waiting: Waiter[] = [];
 
   constructor(options: DnsClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 5000;
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 64);
     // c-ares doubles its per-try timeout on each retry; two tries fit inside our deadline.
     this.resolver = new Resolver({ timeout: Math.max(100, Math.floor(this.timeoutMs / 3)), tries: 2 });
     if (options.servers && options.servers.length > 0) this.resolver.setServers([...options.servers]);
@@ -114,15 +132,38 @@ export class DnsClient {
     throw nx ?? lookupErrors[0] ?? new DnsLookupError('nodata', name, 'A/AAAA', 'no addresses');
   }
 
+  /** Hands the caller's turn to the next query still waiting, or frees it. */
+  private release(): void {
+    for (let w = this.waiting.shift(); w; w = this.waiting.shift()) {
+      if (w.done) continue; // gave up waiting
+      w.done = true;
+      w.grant();
+      return;
+    }
+    this.inFlight--;
+  }
+
   private async query<T>(rrtype: string, name: string, run: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    let waiter: Waiter | undefined;
+    let holding = false;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new DnsLookupError('timeout', name, rrtype, `no answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      );
+      timer = setTimeout(() => {
+        if (waiter) waiter.done = true;
+        reject(new DnsLookupError('timeout', name, rrtype, `no answer within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
     });
     try {
+      if (this.inFlight < this.maxInFlight) {
+        this.inFlight++;
+        holding = true;
+      } else {
+        const turn = new Promise<void>((resolve) => {
+          waiter = { done: false, grant: () => { holding = true; resolve(); } };
+          this.waiting.push(waiter);
+        });
+        await Promise.race([turn, deadline]);
+      }
       return await Promise.race([run(), deadline]);
     } catch (err) {
       if (err instanceof DnsLookupError) throw err;
@@ -136,6 +177,7 @@ export class DnsClient {
       throw new DnsLookupError(kind, name, rrtype, detail);
     } finally {
       clearTimeout(timer);
+      if (holding) this.release();
     }
   }
 }
