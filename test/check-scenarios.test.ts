@@ -73,6 +73,14 @@ describe('check over the scenario catalogue', () => {
     assert.ok(f.message.includes(r.policy.location!), f.message);
   });
 
+  test('a certificate for the wrong name is reported as that, not as untrusted', () => {
+    for (const [name, prefix] of [['wrong-name-cert.test', 'policy'], ['mx-wrong-name.test', 'smtp']] as const) {
+      const codes = reports[SCENARIOS.findIndex((s) => s.name === name)]!.findings.map((f) => f.code);
+      assert.ok(codes.includes(`${prefix}-cert-name`), `${name}: ${codes.join()}`);
+      assert.ok(!codes.includes(`${prefix}-cert-untrusted`), `${name}: ${codes.join()}`);
+    }
+  });
+
   test('a 10 MB body is cut off at 64 KiB, not read whole', () => {
     const r = reports[SCENARIOS.findIndex((s) => s.name === 'huge-body.test')]!;
     assert.ok(r.findings.some((f) => f.code === 'policy-too-large'));

@@ -34,6 +34,8 @@ export interface CertificateReport {
 
 /** Verification errors that are about dates, not about the chain. */
 const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+/** Name mismatches are judged by our own DNS-ID matching, never counted against the chain. */
+const NAME_ERRORS = new Set(['ERR_TLS_CERT_ALTNAME_INVALID']);
 
 /** Trust anchors: the bundled public roots plus any extra PEM certificates the caller supplies. */
 export function trustAnchors(extraPem: readonly string[] = []): string[] {
@@ -78,7 +80,7 @@ export function inspectPeerCertificate(socket: TLSSocket, host: string, now: Dat
   const expired = now.getTime() > validTo.getTime();
   const notYetValid = now.getTime() < validFrom.getTime();
   const authError = socket.authorizationError ? String(socket.authorizationError) : undefined;
-  const trusted = socket.authorized || (authError !== undefined && DATE_ERRORS.has(authError));
+  const trusted = socket.authorized || (authError !== undefined && (DATE_ERRORS.has(authError) || NAME_ERRORS.has(authError)));
   const matchedName = certificateMatchesHost(dnsNames, host);
   const report: CertificateReport = {
     subject: cert.subject.replace(/\n/g, ', '),
