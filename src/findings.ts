@@ -207,6 +207,14 @@ export const FINDINGS = {
   // --- consistency over time --------------------------------------------------------------------
   'policy-changed-same-id': spec('error', 'consistency', 'The policy text changed but the TXT id did not: senders that cached the old policy keep using it.',
     'Change the id in the _mta-sts TXT record every time the policy changes.', 'RFC 8461 §3.1'),
+
+  // --- serve: configuration and certificates (reported by `mtasts serve` / `records`) --------------
+  'config-invalid': spec('error', 'input', 'The `mtasts serve` configuration file has an error (YAML syntax, an unknown key, or a policy that senders would reject); a running server keeps its previous configuration.',
+    'Fix the line named in the message; `mtasts serve --config FILE --check-config` validates without starting.'),
+  'serve-certificate-missing': spec('error', 'policy-host', 'A configured policy host has no usable certificate (files missing, key not matching, or not covering mta-sts.<domain>).',
+    'Put <host>.crt and <host>.key (or <host>.pem) for mta-sts.<domain> in certificates.dir, or use certificates.acme.', 'RFC 8461 §3.3'),
+  'acme-order-failed': spec('error', 'policy-host', 'An ACME certificate order for a policy host failed; it is retried at the next check.',
+    'Check that mta-sts.<domain> resolves to this server and that port 80 (listen.http) is reachable from the CA.', 'RFC 8555 §8.3'),
 } as const satisfies Record<string, FindingSpec>;
 
 export type FindingCode = keyof typeof FINDINGS;

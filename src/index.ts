@@ -20,3 +20,11 @@ export type { CertificateReport } from './tls/certificate.js';
 export { probeMx, type MxProbeResult, type ProbeOptions } from './smtp/probe.js';
 export { checkDomain, checkDomains, type CheckOptions, type CheckManyOptions, type DomainReport, type Observation } from './check/check.js';
 export { discoverPolicy, type Discovery } from './mtasts/discover.js';
+export {
+  PolicyResolver, type PolicyResolverOptions, type Resolution, type ResolutionReason, type ResolveOptions,
+  type ResolverLogger, type ResolverStats,
+} from './resolver/resolver.js';
+export { evaluate, tlsResultFromProbe, type Action, type Decision, type TlsResult, type TlsRptResultType } from './resolver/evaluate.js';
+export { parseResolverConfig, loadResolverConfig, type ResolverConfig } from './resolver/config.js';
+export { startSocketmapServer, type SocketmapServer } from './resolver/server.js';
+export { MemoryStore, SqliteStore, RedisStore, PostgresStore, type CachedPolicy, type PolicyStore } from './store/index.js';

@@ -4,7 +4,12 @@
  */
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
+import { runInit } from './init.js';
+import { runRecords } from './records.js';
+import { runServe } from './serve.js';
 import { runLint, runMatch } from './lint.js';
+import { runResolver } from './resolver.js';
+import { runResolve } from './resolve.js';
 import { UsageError, type Io } from './io.js';
 
 const USAGE = `mtasts — MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) toolkit
@@ -17,6 +22,11 @@ Usage:
   mtasts lint --tlsrpt TEXT [--json]       lint an _smtp._tls TXT record
   mtasts match FILE HOST                   does the policy's mx list accept HOST?
   mtasts demo [--json] [--keep]            check a sandbox of example domains on loopback
+  mtasts init DOMAIN [--json] [--dns HOST[:PORT]] [--tlsrpt URI]   propose a policy from the MX records
+  mtasts records --config FILE [DOMAIN...] [--json] [--ttl N]     DNS records for the served domains
+  mtasts serve --config FILE [--check-config]                     serve the policies over HTTPS
+  mtasts resolver [--config FILE] [--log-level LEVEL]            Postfix socketmap MTA-STS policy server
+  mtasts resolve DOMAIN [--json] [--dns HOST[:PORT]] [--no-smtp]  the policy and per-MX decision for DOMAIN
   mtasts help | --help | --version
 
 Exit status: 0 no errors, 1 errors found (or no match), 2 usage error.
@@ -34,6 +44,16 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
         return await runMatch(rest, io);
       case 'demo':
         return await runDemo(rest, io);
+      case 'init':
+        return await runInit(rest, io);
+      case 'records':
+        return await runRecords(rest, io);
+      case 'serve':
+        return await runServe(rest, io);
+      case 'resolver':
+        return await runResolver(rest, io);
+      case 'resolve':
+        return await runResolve(rest, io);
       case undefined:
       case 'help':
       case '--help':
