@@ -28,3 +28,6 @@ export { evaluate, tlsResultFromProbe, type Action, type Decision, type TlsResul
 export { parseResolverConfig, loadResolverConfig, type ResolverConfig } from './resolver/config.js';
 export { startSocketmapServer, type SocketmapServer } from './resolver/server.js';
 export { MemoryStore, SqliteStore, RedisStore, PostgresStore, type CachedPolicy, type PolicyStore } from './store/index.js';
+export { policyId, proposeMxPatterns, proposePolicy, publishRecords, formatZone, type DomainRecords, type HostTarget, type ZoneEntry } from './publish/records.js';
+export { loadConfig, parseConfig, ConfigError, type ServeConfig, type DomainConfig, type ConfigIssue } from './serve/config.js';
+export { PolicyServer, type PolicyServerOptions, type ServerAddresses } from './serve/server.js';

@@ -54,7 +54,11 @@ export async function runServe(args: string[], io: Io): Promise<number> {
     log.error({ code: (err as Error).name === 'CertificateProblem' ? 'serve-certificate-missing' : undefined, err: (err as Error).message }, 'cannot start');
     return 1;
   }
-  if (worker) AggregatorRegistry.setRegistries([server.registry]);
+  if (worker) {
+    // Answer the primary's metric requests from this server's registry (the constructor installs the listener).
+    AggregatorRegistry.setRegistries([server.registry]);
+    new AggregatorRegistry();
+  }
   process.on('SIGHUP', () => {
     log.info('SIGHUP: reloading the configuration');
     void server.reload();
@@ -67,7 +71,11 @@ export async function runServe(args: string[], io: Io): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down');
-      void server.close(5000).then(() => resolve(0));
+      void server.close(5000).then(() => {
+        // A worker's IPC channel would keep it alive: let go of it so the process can exit.
+        if (worker) process.disconnect?.();
+        resolve(0);
+      });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
@@ -123,6 +131,8 @@ async function runPrimary(config: ServeConfig, log: pino.Logger): Promise<number
       stopping = true;
       admin?.close();
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+      // Workers get 10 s to finish in-flight requests, then are killed.
+      setTimeout(() => { for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL'); }, 10_000).unref();
       const done = (): void => {
         if (Object.values(cluster.workers ?? {}).every((w) => !w || w.isDead())) resolve(0);
       };
