@@ -4,31 +4,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/io.js';
+import { runCli } from './cli-harness.js';
 import { createWorld, type World } from '../src/testworld/index.js';
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-  lines: string[];
-}
-
-async function run(argv: string[], stdin = ''): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stream = { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream;
-  const io: Io = {
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    stdout: stream,
-    stderr: stream,
-    readStdin: async () => Buffer.from(stdin),
-  };
-  const code = await main(argv, io);
-  return { code, out: out.join('\n'), err: err.join('\n'), lines: out };
-}
+const run = runCli;
 
 const dir = mkdtempSync(join(tmpdir(), 'mtasts-cli-'));
 const file = (name: string, text: string): string => {

@@ -7,31 +7,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import pino, { type Logger } from 'pino';
-import { main } from '../src/cli/main.js';
-import type { Io } from '../src/cli/io.js';
 import type { TestCA } from '../src/testworld/index.js';
 
-export interface Run {
-  code: number;
-  out: string;
-  err: string;
-  lines: string[];
-}
-
-export async function runCli(argv: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stream = { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream;
-  const io: Io = {
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    stdout: stream,
-    stderr: stream,
-    readStdin: async () => Buffer.alloc(0),
-  };
-  const code = await main(argv, io);
-  return { code, out: out.join('\n'), err: err.join('\n'), lines: out };
-}
+export { runCli, type Run } from './cli-harness.js';
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
