@@ -19,7 +19,7 @@ export {
   POLICY_PATH, startHttpsServer,
   type Behaviour, type CertPair, type CertSource, type HttpsServer,
 } from './https-server.js';
-export { startSmtpServer, type SmtpServer, type SmtpServerOptions, type SmtpVariant } from './smtp-server.js';
+export { startSmtpServer, type ReceivedMessage, type SmtpServer, type SmtpServerOptions, type SmtpVariant } from './smtp-server.js';
 export {
   createWorld, policyText, worldName, WORLD_ADDRESSES,
   type CertVariant, type DomainHttp, type DomainSpec, type MxSmtp, type MxSpec, type World,

@@ -18,7 +18,23 @@ export interface SmtpServer {
   removeCertificate(host: string): void;
   /** Connections accepted so far. */
   readonly connections: number;
+  /** Messages accepted with `acceptMail` (always empty otherwise), in arrival order. */
+  readonly messages: readonly ReceivedMessage[];
   close(): Promise<void>;
+}
+
+/** A message received by a server started with `acceptMail`. */
+export interface ReceivedMessage {
+  /** MAIL FROM address (without angle brackets). */
+  from: string;
+  /** RCPT TO addresses (without angle brackets). */
+  to: string[];
+  /** The message as received, dot-unstuffed, lines joined with CRLF. */
+  data: string;
+  /** Whether the message arrived over STARTTLS. */
+  secure: boolean;
+  /** SNI the client sent in the STARTTLS handshake, if any. */
+  servername?: string;
 }
 
 export interface SmtpServerOptions {
@@ -31,6 +47,11 @@ export interface SmtpServerOptions {
   port?: number;
   /** Name in the banner and EHLO reply (one server answers for many MX names). */
   hostname?: string;
+  /**
+   * Accept DATA (variant `ok` only) and record each message in `messages`, for end-to-end tests
+   * with a real MTA. Default false: DATA is refused with 554, as a checker never sends mail.
+   */
+  acceptMail?: boolean;
 }
 
 const MAX_LINE = 4096;
@@ -47,6 +68,8 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpServ
   const defaultContext = tls.createSecureContext({ cert: opts.defaultCert.certPem, key: opts.defaultCert.keyPem });
   const sockets = new Set<net.Socket>();
   let connections = 0;
+  const messages: ReceivedMessage[] = [];
+  const acceptMail = opts.acceptMail === true && variant === 'ok';
 
   const contextFor = (host: string): Promise<tls.SecureContext> | undefined => {
     let ctx = contexts.get(host);
@@ -76,6 +99,12 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpServ
   const session = (sock: net.Socket, secure: boolean): void => {
     let buf = '';
     let upgrading = false;
+    // Envelope and DATA state (acceptMail only).
+    let from: string | undefined;
+    let rcpts: string[] = [];
+    let dataLines: string[] | undefined;
+    const servername = secure ? ((sock as tls.TLSSocket).servername || undefined) : undefined;
+    const addr = (arg: string): string => /<([^>]*)>/.exec(arg)?.[1] ?? arg.replace(/^[A-Za-z ]+:/, '').trim();
     const send = (text: string): void => {
       if (!sock.destroyed) sock.write(text);
     };
@@ -88,6 +117,20 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpServ
       lines.map((l, i) => `${code}${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('');
 
     const onLine = (line: string): void => {
+      if (dataLines) {
+        if (line === '.') {
+          messages.push({
+            from: from ?? '', to: rcpts, data: dataLines.join('\r\n'), secure,
+            ...(servername ? { servername } : {}),
+          });
+          dataLines = undefined;
+          from = undefined;
+          rcpts = [];
+          return send(`250 2.0.0 Ok: queued as ${messages.length}\r\n`);
+        }
+        dataLines.push(line.startsWith('.') ? line.slice(1) : line);
+        return;
+      }
       const [verbRaw = '', ...rest] = line.split(' ');
       const verb = verbRaw.toUpperCase();
       const arg = rest.join(' ').trim();
@@ -109,11 +152,21 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpServ
           send('220 2.0.0 Ready to start TLS\r\n');
           return startTls();
         case 'MAIL':
-        case 'RCPT':
+          from = addr(arg);
+          rcpts = [];
           return send('250 2.1.0 OK\r\n');
+        case 'RCPT':
+          rcpts.push(addr(arg));
+          return send('250 2.1.5 OK\r\n');
         case 'DATA':
-          return send('554 5.3.0 The test world accepts no mail\r\n');
+          if (!acceptMail) return send('554 5.3.0 The test world accepts no mail\r\n');
+          if (from === undefined || rcpts.length === 0) return send('503 5.5.1 Need MAIL and RCPT first\r\n');
+          dataLines = [];
+          return send('354 End data with <CR><LF>.<CR><LF>\r\n');
         case 'RSET':
+          from = undefined;
+          rcpts = [];
+          return send('250 2.0.0 OK\r\n');
         case 'NOOP':
           return send('250 2.0.0 OK\r\n');
         case 'VRFY':
@@ -138,7 +191,7 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpServ
         buf = buf.slice(i + 1);
         onLine(line);
       }
-      if (buf.length > MAX_LINE) {
+      if (buf.length > (dataLines ? 1_000_000 : MAX_LINE)) {
         send('500 5.5.6 Line too long\r\n');
         sock.end();
       }
@@ -201,6 +254,7 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpServ
     get connections() {
       return connections;
     },
+    messages,
     setCertificate(host, cert) {
       const h = host.replace(/\.$/, '').toLowerCase();
       sources.set(h, cert);
