@@ -7,14 +7,9 @@ import type http from 'node:http';
 import type net from 'node:net';
 import tls from 'node:tls';
 
-export interface CertPair {
-  /** Leaf certificate, optionally followed by intermediates (what the server sends). */
-  certPem: string;
-  keyPem: string;
-}
+import { SniContexts, type CertPair, type CertSource } from './sni-contexts.js';
 
-/** Supplies a certificate on first use (e.g. issued lazily at the first handshake). */
-export type CertSource = CertPair | (() => CertPair | Promise<CertPair>);
+export type { CertPair, CertSource };
 
 export const POLICY_PATH = '/.well-known/mta-sts.txt';
 
@@ -70,33 +65,19 @@ export async function startHttpsServer(opts: {
   port?: number;
 }): Promise<HttpsServer> {
   const address = opts.address ?? '127.0.0.1';
-  const sources = new Map<string, CertSource>();
-  const contexts = new Map<string, Promise<tls.SecureContext>>();
+  const certificates = new SniContexts();
   const behaviours = new Map<string, Behaviour>();
   const requests = new Map<string, number>();
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let port = 0;
 
-  const contextFor = (host: string): Promise<tls.SecureContext> | undefined => {
-    let ctx = contexts.get(host);
-    if (ctx) return ctx;
-    const src = sources.get(host);
-    if (!src) return undefined;
-    ctx = Promise.resolve(typeof src === 'function' ? src() : src).then((c) =>
-      tls.createSecureContext({ cert: c.certPem, key: c.keyPem }),
-    );
-    // A failing source must not poison the cache forever.
-    ctx.catch(() => contexts.delete(host));
-    contexts.set(host, ctx);
-    return ctx;
-  };
 
   const server = https.createServer({
     cert: opts.defaultCert.certPem,
     key: opts.defaultCert.keyPem,
     SNICallback: (servername, cb) => {
-      const ctx = contextFor(normHost(servername));
+      const ctx = certificates.get(normHost(servername));
       if (!ctx) {
         cb(null, undefined); // keep the default certificate
         return;
@@ -207,14 +188,10 @@ export async function startHttpsServer(opts: {
     port,
     requests,
     setCertificate(host, cert) {
-      const h = normHost(host);
-      sources.set(h, cert);
-      contexts.delete(h);
+      certificates.set(normHost(host), cert);
     },
     removeCertificate(host) {
-      const h = normHost(host);
-      sources.delete(h);
-      contexts.delete(h);
+      certificates.delete(normHost(host));
     },
     setBehaviour(host, behaviour) {
       if (behaviour === null) behaviours.delete(normHost(host));

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import type { CertPair, CertSource } from './https-server.js';
+import { SniContexts, type CertPair, type CertSource } from './sni-contexts.js';
 
 export type SmtpVariant = 'ok' | 'no-starttls' | 'reject-starttls' | 'hang' | 'garbage' | 'refuse';
 
@@ -62,29 +62,16 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpServ
   const { variant } = opts;
   const address = opts.address ?? '127.0.0.1';
   const hostname = opts.hostname ?? 'mx.testworld.invalid';
-  const sources = new Map<string, CertSource>();
-  for (const [h, c] of opts.certificates ?? []) sources.set(h.toLowerCase(), c);
-  const contexts = new Map<string, Promise<tls.SecureContext>>();
+  const certificates = new SniContexts();
+  for (const [h, c] of opts.certificates ?? []) certificates.set(h.toLowerCase(), c);
   const defaultContext = tls.createSecureContext({ cert: opts.defaultCert.certPem, key: opts.defaultCert.keyPem });
   const sockets = new Set<net.Socket>();
   let connections = 0;
   const messages: ReceivedMessage[] = [];
   const acceptMail = opts.acceptMail === true && variant === 'ok';
 
-  const contextFor = (host: string): Promise<tls.SecureContext> | undefined => {
-    let ctx = contexts.get(host);
-    if (ctx) return ctx;
-    const src = sources.get(host);
-    if (!src) return undefined;
-    ctx = Promise.resolve(typeof src === 'function' ? src() : src).then((c) =>
-      tls.createSecureContext({ cert: c.certPem, key: c.keyPem }),
-    );
-    ctx.catch(() => contexts.delete(host));
-    contexts.set(host, ctx);
-    return ctx;
-  };
   const sniCallback = (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void): void => {
-    const ctx = contextFor(servername.replace(/\.$/, '').toLowerCase());
+    const ctx = certificates.get(servername.replace(/\.$/, '').toLowerCase());
     if (!ctx) return cb(null, defaultContext);
     ctx.then((c) => cb(null, c), (err: Error) => cb(err));
   };
@@ -257,13 +244,11 @@ export async function startSmtpServer(opts: SmtpServerOptions): Promise<SmtpServ
     messages,
     setCertificate(host, cert) {
       const h = host.replace(/\.$/, '').toLowerCase();
-      sources.set(h, cert);
-      contexts.delete(h);
+      certificates.set(h, cert);
     },
     removeCertificate(host) {
       const h = host.replace(/\.$/, '').toLowerCase();
-      sources.delete(h);
-      contexts.delete(h);
+      certificates.delete(h);
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
