@@ -5,7 +5,6 @@
 import https from 'node:https';
 import type http from 'node:http';
 import type net from 'node:net';
-import tls from 'node:tls';
 
 import { SniContexts, type CertPair, type CertSource } from './sni-contexts.js';
 
