@@ -15,6 +15,9 @@
  *   (`nameserver 127.84.0.53`) is bind-mounted over /etc/resolv.conf — the machine's own file is
  *   never touched — and with SSL_CERT_FILE = the world CA (Python's ssl default context honours it);
  * - `mtasts resolver` gets the same DNS server (`dns_servers`), CA (`ca_file`) and port 443.
+ * Ours runs as deployed, from the compiled package (`bin/mtasts.js resolver`, dist/; run
+ * `npm run build` first — the bench refuses a dist/ older than src/), the peer from its Debian
+ * entry point `/usr/bin/mta-sts-daemon`.
  * Both run as separate processes, started fresh for every round (so cold means cold), with
  * `cache_grace: 3600` (within the grace period both answer from cache without DNS), proactive
  * fetching off, and their default zone (timeout 4 s). Ours uses the SQLite store (the default,
@@ -27,14 +30,14 @@
  * has an enforce policy). Memory: see measureMemory().
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir, cpus } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { encodeNetstring, NetstringDecoder } from '../src/resolver/netstring.js';
+import { NetstringDecoder, netstringText } from '../src/resolver/netstring.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { createTestCA, POLICY_PATH, startDnsServer, startHttpsServer, Zone } from '../src/testworld/index.js';
 import { policyText } from '../src/testworld/world.js';
@@ -71,10 +74,18 @@ const domainName = (i: number): string => `d${i}.${ZONE_SUFFIX}`;
 
 interface LoadResult { ok: number; lost: number; ms: number; samples: string[] }
 
+/** Every open Conn, for the one timer that enforces LOOKUP_TIMEOUT_MS (no timer per lookup). */
+const liveConns = new Set<Conn>();
+let sweeper: NodeJS.Timeout | undefined;
+function sweep(): void {
+  const now = performance.now();
+  for (const c of liveConns) c.expire(now);
+}
+
 class Conn {
   private sock: net.Socket | undefined;
   private decoder = new NetstringDecoder(200_000);
-  private pending: { resolve: (r: string) => void; reject: (e: Error) => void } | undefined;
+  private pending: { resolve: (r: string) => void; reject: (e: Error) => void; sentAt: number } | undefined;
   constructor(private readonly port: number) {}
 
   private open(): Promise<net.Socket> {
@@ -104,26 +115,32 @@ class Conn {
     this.pending = undefined;
     p?.reject(e);
   }
+  /** Called about once a second: a lookup unanswered for LOOKUP_TIMEOUT_MS is lost. */
+  expire(now: number): void {
+    if (this.pending && now - this.pending.sentAt >= LOOKUP_TIMEOUT_MS) {
+      this.fail(new Error('timeout'));
+      this.sock?.destroy();
+    }
+  }
   async lookup(req: string): Promise<string> {
     if (!this.sock) {
       this.decoder = new NetstringDecoder(200_000);
       this.sock = await this.open();
     }
     const sock = this.sock;
+    liveConns.add(this);
+    sweeper ??= setInterval(sweep, 1000);
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending = undefined;
-        sock.destroy();
-        reject(new Error('timeout'));
-      }, LOOKUP_TIMEOUT_MS);
-      this.pending = {
-        resolve: (r) => { clearTimeout(timer); resolve(r); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      };
-      sock.write(encodeNetstring(req));
+      this.pending = { resolve, reject, sentAt: performance.now() };
+      sock.write(netstringText(req));
     });
   }
   close(): void {
+    liveConns.delete(this);
+    if (liveConns.size === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
     this.sock?.destroy();
   }
 }
@@ -221,7 +238,8 @@ ca_file: ${world.caFile}
 https_port: 443
 log_level: error
 `);
-      const { proc, stderr } = spawnTracked(process.execPath, ['--import', 'tsx', path.join(here, 'resolver-vs-postfix-mta-sts-resolver-server.ts'), '--config', cfg], process.env);
+      // As deployed: the compiled package entry (bin/mtasts.js → dist/), no tsx loader.
+      const { proc, stderr } = spawnTracked(process.execPath, [path.join(here, '..', 'bin', 'mtasts.js'), 'resolver', '--config', cfg], process.env);
       await waitListening(port, proc, stderr);
       return { proc, port, pid: proc.pid!, stderr };
     },
@@ -360,6 +378,17 @@ asyncio.run(main())
 
 // ------------------------------------------------------------------------------------------
 
+/** Ours runs from dist/ (as deployed); refuse to measure a build older than the sources. */
+function assertDistFresh(): void {
+  const srcDir = path.join(here, '..', 'src');
+  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
+    const p = path.join(dir, e.name);
+    return Math.max(m, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
+  }, 0);
+  const built = statSync(path.join(here, '..', 'dist', 'resolver', 'server.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  if (built < newest(srcDir)) throw new Error('dist/ is older than src/: run `npm run build` first (the bench runs `bin/mtasts.js`, as deployed)');
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -367,6 +396,7 @@ const median = (xs: number[]): number => {
 
 async function main(): Promise<void> {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) throw new Error('needs root on Linux (port 53/443, unshare -m)');
+  assertDistFresh();
   const base = await mkdtemp(path.join(tmpdir(), 'mtasts-rbench-'));
   const ca = await createTestCA();
   const caFile = path.join(base, 'ca.pem');

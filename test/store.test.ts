@@ -52,6 +52,9 @@ async function conformance(store: PolicyStore): Promise<void> {
   const replaced = { ...a, id: 'id9', checkedAt: a.checkedAt + 5 };
   await store.set(replaced);
   assert.deepEqual(await store.get(a.domain), replaced);
+  // A write-back of an older fetch (another MTA of the fleet, late) never undoes a newer one.
+  await store.set({ ...a, id: 'stale', fetchedAt: a.fetchedAt - 60_000, checkedAt: a.checkedAt + 99 });
+  assert.deepEqual(await store.get(a.domain), replaced);
   const listed = (await store.list()).filter((e) => e.domain.endsWith(`${RUN}.example`));
   assert.equal(listed.length, 2);
   await store.delete(a.domain);

@@ -77,6 +77,13 @@ const silentLogger: ResolverLogger = { debug() {}, info() {}, warn() {}, error()
 export interface ResolveOptions {
   /** Deadline of each DNS lookup and of the policy fetch, ms (default: the resolver's). */
   timeoutMs?: number;
+  /**
+   * Called when a valid `_mta-sts` TXT record has been seen, before any policy fetch: lets the
+   * caller start work that only domains with MTA-STS need (the socketmap server's MX lookup) in
+   * parallel with the fetch. Only the caller that starts a lookup gets the call; concurrent
+   * callers for the same domain share that lookup.
+   */
+  onRecord?: () => void;
 }
 
 export interface PolicyResolverOptions {
@@ -162,6 +169,8 @@ export class PolicyResolver {
   private readonly refreshFailedAt = new Map<string, number>();
   /** Entries changed while the store was down, written back when it answers again. */
   private readonly dirty = new Set<string>();
+  /** Entries whose check or usage time changed in memory only; written in one batch per tick. */
+  private readonly touched = new Set<string>();
   private storeDownUntil = 0;
   private timer: NodeJS.Timeout | undefined;
   private maintaining: Promise<void> | undefined;
@@ -208,6 +217,7 @@ export class PolicyResolver {
     this.timer = undefined;
     await this.maintaining;
     await Promise.allSettled([...this.inflight.values()]);
+    await this.flushTouched().catch(() => {});
     if (this.store) await this.store.close().catch(() => {});
   }
 
@@ -227,16 +237,11 @@ export class PolicyResolver {
         findings: [finding('input-domain-invalid', `"${domainInput}" is not a domain name`)],
       };
     }
-    const now = this.now();
-    const entry = this.memory.peek(domain);
-    if (entry && now < entry.expiresAt && now - entry.checkedAt < this.graceMs) {
-      entry.lastUsedAt = now;
-      this.stats.cacheHits++;
-      return { domain, policy: entry, reason: 'cached', reasons: [`cached policy id ${entry.id}, TXT record checked ${Math.round((now - entry.checkedAt) / 1000)} s ago`], findings: [] };
-    }
-    const neg = this.negative.get(domain);
-    if ((!entry || now >= entry.expiresAt) && neg !== undefined && now - neg < this.graceMs) {
-      this.stats.cacheHits++;
+    const hit = this.hit(domain);
+    if (hit !== undefined) {
+      const now = this.now();
+      if (hit) return { domain, policy: hit, reason: 'cached', reasons: [`cached policy id ${hit.id}, TXT record checked ${Math.round((now - hit.checkedAt) / 1000)} s ago`], findings: [] };
+      const neg = this.negative.get(domain) ?? now;
       return { domain, policy: null, reason: 'no-record', reasons: [`no valid _mta-sts TXT record (seen ${Math.round((now - neg) / 1000)} s ago) and no cached policy`], findings: [] };
     }
     let p = this.inflight.get(domain);
@@ -248,6 +253,40 @@ export class PolicyResolver {
       this.inflight.set(domain, p);
     }
     return p;
+  }
+
+  /**
+   * The synchronous part of resolve(), for callers on a hot path: for a domain already in
+   * lower-case A-label form (as toALabel returns it), the cached policy when it applies without
+   * any lookup (unexpired, TXT record checked within the grace period), null when the negative
+   * cache says the domain has no policy, and undefined when resolve() has to look.
+   * A hit counts as a use of the entry; the usage time is written to the store in batches by
+   * maintain(), not per lookup (it only decides eviction). A hit counts as a lookup in `stats`;
+   * after a miss, call resolve(), which counts it.
+   */
+  cached(domain: string): CachedPolicy | null | undefined {
+    const h = this.hit(domain);
+    if (h !== undefined) this.stats.lookups++;
+    return h;
+  }
+
+  private hit(domain: string): CachedPolicy | null | undefined {
+    const now = this.now();
+    const entry = this.memory.peek(domain);
+    if (entry && now < entry.expiresAt && now - entry.checkedAt < this.graceMs) {
+      if (entry.lastUsedAt !== now) {
+        entry.lastUsedAt = now;
+        if (this.store) this.touched.add(domain);
+      }
+      this.stats.cacheHits++;
+      return entry;
+    }
+    const neg = this.negative.get(domain);
+    if ((!entry || now >= entry.expiresAt) && neg !== undefined && now - neg < this.graceMs) {
+      this.stats.cacheHits++;
+      return null;
+    }
+    return undefined;
   }
 
   private dns(timeoutMs: number): DnsClient {
@@ -268,6 +307,7 @@ export class PolicyResolver {
 
   private apply(entry: CachedPolicy, reason: ResolutionReason, reasons: string[], findings: Finding[], record?: StsRecord): Resolution {
     entry.lastUsedAt = this.now();
+    if (this.store) this.touched.add(entry.domain);
     const r: Resolution = { domain: entry.domain, policy: entry, reason, reasons, findings };
     if (record) r.record = record;
     return r;
@@ -307,11 +347,20 @@ export class PolicyResolver {
     }
     this.negative.delete(domain);
     const { record } = txt;
+    if (opts.onRecord) {
+      try {
+        opts.onRecord();
+      } catch { /* the caller's business */ }
+    }
     const fresh = this.fresh(domain, now);
     if (fresh && fresh.id === record.id) {
       // RFC 8461 §3.3/§5.1: same id and not expired — no fetch.
+      // Nothing durable changes: the policy is the one already stored. The new check and usage
+      // times go to memory now and to the store with the next batch (maintain()); if they are
+      // lost in a crash, the TXT record is merely checked again.
       const updated: CachedPolicy = { ...fresh, checkedAt: now, lastUsedAt: now };
-      await this.save(updated);
+      this.memory.put(updated);
+      if (this.store) this.touched.add(domain);
       return this.apply(updated, 'cached', [`TXT id ${record.id} unchanged; cached policy applies until ${new Date(fresh.expiresAt).toISOString()}`], txt.findings, record);
     }
     const why = fresh ? `TXT id changed from ${fresh.id} to ${record.id}` : entry ? `cached policy id ${entry.id} expired` : 'no cached policy';
@@ -395,6 +444,30 @@ export class PolicyResolver {
     }
   }
 
+  /**
+   * Writes the check and usage times changed since the last batch (one store round, which SQLite
+   * commits as one transaction). Not needed for correctness: they only save a TXT check after a
+   * restart and decide eviction.
+   */
+  private async flushTouched(): Promise<void> {
+    if (!this.store || this.touched.size === 0) return;
+    const domains = [...this.touched];
+    this.touched.clear();
+    if (this.degraded) {
+      for (const d of domains) this.dirty.add(d);
+      return;
+    }
+    const writes: Promise<void>[] = [];
+    for (const d of domains) {
+      const e = this.memory.peek(d);
+      if (e) writes.push(this.store.set(e).catch((err: unknown) => {
+        this.dirty.add(d);
+        this.storeFailed(err, 'set');
+      }));
+    }
+    await Promise.all(writes);
+  }
+
   private async pullFromStore(domain: string): Promise<void> {
     if (!this.store || this.degraded) return;
     try {
@@ -459,6 +532,7 @@ export class PolicyResolver {
     for (const [k, at] of this.negative) if (now - at >= this.graceMs) this.negative.delete(k);
     for (const [k, at] of this.refreshFailedAt) if (now - at >= this.backoffMs) this.refreshFailedAt.delete(k);
     if (this.store && !this.degraded && this.dirty.size > 0) await this.flushDirty();
+    await this.flushTouched();
 
     const due: CachedPolicy[] = [];
     for (const e of [...this.memory.values()]) {

@@ -10,15 +10,15 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { DnsClient } from '../dns/resolver.js';
 import { PostgresStore } from '../store/postgres.js';
 import { RedisStore } from '../store/redis.js';
 import { SqliteStore } from '../store/sqlite.js';
-import type { PolicyStore } from '../store/types.js';
+import type { CachedPolicy, PolicyStore } from '../store/types.js';
 import { splitPemCertificates } from '../tls/certificate.js';
 import type { ResolverConfig } from './config.js';
-import { encodeNetstring, NetstringDecoder, NetstringError } from './netstring.js';
+import { NetstringDecoder, NetstringError, netstringText } from './netstring.js';
 import { domainFromKey, renderReply, type ZoneConfig } from './postfix.js';
 import { PolicyResolver } from './resolver.js';
 
@@ -28,23 +28,85 @@ const IDLE_MS = 5 * 60_000;
 /** MX host names per domain, cached for the grace period (they shape the `match=` list). */
 class MxCache {
   private readonly map = new Map<string, { at: number; hosts: string[] | null }>();
+  private readonly inflight = new Map<string, Promise<string[] | null>>();
   constructor(private readonly dns: (timeoutMs: number) => DnsClient, private readonly ttlMs: number) {}
 
-  async get(domain: string, timeoutMs: number): Promise<string[] | null> {
-    const now = Date.now();
+  /** The cached MX hosts (null: the lookup failed) while fresh; undefined when a lookup is needed. */
+  peek(domain: string): string[] | null | undefined {
     const c = this.map.get(domain);
-    if (c && now - c.at < this.ttlMs) return c.hosts;
-    let hosts: string[] | null;
-    try {
-      hosts = (await this.dns(timeoutMs).mx(domain)).map((m) => m.exchange.toLowerCase()).filter((h) => h !== '' && h !== '.');
-    } catch {
-      hosts = null;
+    return c && Date.now() - c.at < this.ttlMs ? c.hosts : undefined;
+  }
+
+  /** The MX hosts, looked up unless fresh in the cache; concurrent calls share one lookup. */
+  get(domain: string, timeoutMs: number): Promise<string[] | null> {
+    const c = this.peek(domain);
+    if (c !== undefined) return Promise.resolve(c);
+    let p = this.inflight.get(domain);
+    if (!p) {
+      const now = Date.now();
+      p = this.dns(timeoutMs).mx(domain).then(
+        (mx) => mx.map((m) => m.exchange.toLowerCase()).filter((h) => h !== '' && h !== '.'),
+        () => null,
+      ).then((hosts) => {
+        if (this.map.size > 200_000) this.map.clear();
+        this.map.set(domain, { at: now, hosts });
+        return hosts;
+      }).finally(() => this.inflight.delete(domain));
+      this.inflight.set(domain, p);
     }
-    if (this.map.size > 200_000) this.map.clear();
-    this.map.set(domain, { at: now, hosts });
-    return hosts;
+    return p;
   }
 }
+
+/**
+ * A Prometheus histogram without labels whose observe() is a few array operations; prom-client's
+ * Histogram validates and hashes labels on every call. Registered with registry.registerMetric.
+ */
+class LatencyHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly counts: Float64Array;
+  private sum = 0;
+  private count = 0;
+  constructor(readonly name: string, readonly help: string, private readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  /** Seconds. */
+  observe(v: number): void {
+    this.sum += v;
+    this.count++;
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]!) {
+        this.counts[i]!++;
+        return;
+      }
+    }
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] }> {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    let acc = 0;
+    this.bounds.forEach((le, i) => {
+      acc += this.counts[i]!;
+      values.push({ labels: { le }, value: acc, metricName: `${this.name}_bucket` });
+    });
+    values.push({ labels: { le: '+Inf' }, value: this.count, metricName: `${this.name}_bucket` });
+    values.push({ labels: {}, value: this.sum, metricName: `${this.name}_sum` });
+    values.push({ labels: {}, value: this.count, metricName: `${this.name}_count` });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
+/** A reply rendered for one cached policy, zone and MX set (reused while all three are unchanged). */
+interface RenderedReply { zone: ZoneConfig; mx: readonly string[] | null; text: string; kind: 'secure' | 'notfound' }
 
 export async function createStore(config: ResolverConfig, log: Logger): Promise<PolicyStore | undefined> {
   const c = config.cache;
@@ -119,8 +181,20 @@ export async function startSocketmapServer(config: ResolverConfig, opts: StartOp
 
   // --- metrics -----------------------------------------------------------------------------
   const registry = new Registry();
-  const requests = new Counter({ name: 'mtasts_resolver_requests_total', help: 'socketmap requests by zone and reply', labelNames: ['zone', 'reply'], registers: [registry] });
-  const duration = new Histogram({ name: 'mtasts_resolver_request_duration_seconds', help: 'socketmap request latency', buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15], registers: [registry] });
+  // Per-request metrics are counted in plain numbers and handed to prom-client at scrape time:
+  // its per-call label hashing and validation cost more than the rest of a cached lookup.
+  const requestCounts = new Map<string, { zone: string; reply: string; n: number }>();
+  new Counter({
+    name: 'mtasts_resolver_requests_total', help: 'socketmap requests by zone and reply', labelNames: ['zone', 'reply'], registers: [registry],
+    collect() {
+      for (const c of requestCounts.values()) {
+        if (c.n > 0) this.inc({ zone: c.zone, reply: c.reply }, c.n);
+        c.n = 0;
+      }
+    },
+  });
+  const duration = new LatencyHistogram('mtasts_resolver_request_duration_seconds', 'socketmap request latency', [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15]);
+  registry.registerMetric(duration as unknown as Metric);
   const connections = new Gauge({ name: 'mtasts_resolver_connections', help: 'open socketmap connections', registers: [registry] });
   new Gauge({ name: 'mtasts_resolver_cache_entries', help: 'policies in the in-memory cache', registers: [registry], collect() { this.set(resolver.memory.size); } });
   new Gauge({ name: 'mtasts_resolver_store_degraded', help: '1 while the store is down and the cache runs from memory', registers: [registry], collect() { this.set(resolver.degraded ? 1 : 0); } });
@@ -135,49 +209,118 @@ export async function startSocketmapServer(config: ResolverConfig, opts: StartOp
   statCounter('storeErrors', 'store operation failures');
 
   // --- socketmap -----------------------------------------------------------------------------
+  // The hot path (a cached policy within the grace period, MX hosts cached) answers synchronously,
+  // with no promise, no allocation beyond the reply, and the reply text reused while the policy
+  // entry and MX set are unchanged. Everything else goes through resolver.resolve().
+  const debug = log.isLevelEnabled('debug');
   const zoneFor = (name: string): ZoneConfig => config.zones.get(name) ?? config.defaultZone;
-  const handle = async (raw: Buffer): Promise<string> => {
-    const started = process.hrtime.bigint();
-    const text = raw.toString('utf8');
-    const sp = text.indexOf(' ');
-    const zoneName = sp < 0 ? text : text.slice(0, sp);
-    const key = sp < 0 ? '' : text.slice(sp + 1);
-    const zone = zoneFor(zoneName);
-    const zoneLabel = config.zones.has(zoneName) ? zoneName : 'default';
+  /** Socketmap key → domain (or null: not an MTA-STS lookup); validation done once per key. */
+  const domains = new Map<string, string | null>();
+  const domainOf = (key: string): string | null => {
+    let d = domains.get(key);
+    if (d === undefined) {
+      d = domainFromKey(key);
+      if (domains.size >= 100_000) domains.clear();
+      domains.set(key, d);
+    }
+    return d;
+  };
+  /** Rendered replies per cached entry object; a replaced entry (new check, new policy) drops out. */
+  const rendered = new WeakMap<CachedPolicy, RenderedReply[]>();
+  const needsMx = (p: CachedPolicy | null, zone: ZoneConfig): boolean =>
+    p !== null && (p.policy.mode === 'enforce' || (p.policy.mode === 'testing' && zone.strictTesting));
+  const render = (domain: string, policy: CachedPolicy, zone: ZoneConfig, mx: readonly string[] | null): RenderedReply => {
+    let list = rendered.get(policy);
+    const found = list?.find((r) => r.zone === zone && r.mx === mx);
+    if (found) return found;
+    const r = renderReply({ domain, policy, reason: 'cached', reasons: [], findings: [] }, zone, mx);
+    const out: RenderedReply = { zone, mx, text: r.text, kind: r.kind };
+    if (!list) rendered.set(policy, (list = []));
+    if (list.length >= 8) list.shift();
+    list.push(out);
+    return out;
+  };
+  const count = (zoneLabel: string, kind: string, started: number): void => {
+    const k = `${zoneLabel}\0${kind}`;
+    const c = requestCounts.get(k);
+    if (c) c.n++;
+    else requestCounts.set(k, { zone: zoneLabel, reply: kind, n: 1 });
+    duration.observe((performance.now() - started) / 1000);
+  };
+
+  const slow = async (domain: string, zone: ZoneConfig, zoneName: string, zoneLabel: string, key: string, started: number): Promise<string> => {
     let reply = 'NOTFOUND ';
     let kind = 'notfound';
     try {
-      const domain = domainFromKey(key);
-      if (domain !== null) {
-        const res = await resolver.resolve(domain, { timeoutMs: zone.timeout * 1000 });
-        const needMx = res.policy !== null && (res.policy.policy.mode === 'enforce' || (res.policy.policy.mode === 'testing' && zone.strictTesting));
-        const mx = needMx ? await mxCache.get(domain, zone.timeout * 1000) : null;
-        const r = renderReply(res, zone, mx);
-        reply = r.text;
-        kind = r.kind;
-        log.debug({ zone: zoneName, key, domain, reason: res.reason, reply }, 'lookup');
-      }
+      const timeoutMs = zone.timeout * 1000;
+      // A valid TXT record means the MX hosts will be needed: look them up while the policy is fetched.
+      const res = await resolver.resolve(domain, { timeoutMs, onRecord: () => void mxCache.get(domain, timeoutMs) });
+      const mx = needsMx(res.policy, zone) ? await mxCache.get(domain, timeoutMs) : null;
+      const r = res.policy && res.reason === 'cached' ? render(domain, res.policy, zone, mx) : renderReply(res, zone, mx);
+      reply = r.text;
+      kind = r.kind;
+      if (debug) log.debug({ zone: zoneName, key, domain, reason: res.reason, reply }, 'lookup');
     } catch (err) {
       // Lookups never reject; this is a bug. Postfix treats TEMP as a temporary failure (defer).
       log.error({ key, err: (err as Error).message }, 'lookup failed');
       reply = 'TEMP internal error';
       kind = 'temp';
     }
-    requests.inc({ zone: zoneLabel, reply: kind });
-    duration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    count(zoneLabel, kind, started);
     return reply;
+  };
+
+  /** The reply to one request: a string when known at once, else a promise (never rejects). */
+  const handle = (raw: Buffer): string | Promise<string> => {
+    const started = performance.now();
+    const text = raw.toString('utf8');
+    const sp = text.indexOf(' ');
+    const zoneName = sp < 0 ? text : text.slice(0, sp);
+    const key = sp < 0 ? '' : text.slice(sp + 1);
+    const zone = zoneFor(zoneName);
+    const zoneLabel = config.zones.has(zoneName) ? zoneName : 'default';
+    const domain = domainOf(key);
+    if (domain === null) {
+      count(zoneLabel, 'notfound', started);
+      return 'NOTFOUND ';
+    }
+    const hit = resolver.cached(domain);
+    if (hit !== undefined) {
+      const mx = needsMx(hit, zone) ? mxCache.peek(domain) : null;
+      if (mx !== undefined) {
+        const r = hit === null ? { text: 'NOTFOUND ', kind: 'notfound' } : render(domain, hit, zone, mx);
+        if (debug) log.debug({ zone: zoneName, key, domain, reason: hit ? 'cached' : 'no-record', reply: r.text }, 'lookup');
+        count(zoneLabel, r.kind, started);
+        return r.text;
+      }
+    }
+    return slow(domain, zone, zoneName, zoneLabel, key, started);
   };
 
   const sockets = new Set<net.Socket>();
   let inflight = 0;
   let idleWaiters: (() => void)[] = [];
+  const settled = (): void => {
+    inflight--;
+    if (inflight === 0) {
+      for (const w of idleWaiters) w();
+      idleWaiters = [];
+    }
+  };
   const server = net.createServer((sock) => {
     sockets.add(sock);
     connections.inc();
     sock.setNoDelay(true);
     sock.setTimeout(IDLE_MS, () => sock.destroy());
     const decoder = new NetstringDecoder(MAX_REQUEST);
+    // Replies go out in request order. Answers known at once are written together, in one write
+    // per read, unless an earlier answer of this connection is still pending; then they queue
+    // behind it.
     let tail: Promise<void> = Promise.resolve();
+    let pending = 0;
+    const write = (reply: string): void => {
+      if (!sock.destroyed) sock.write(netstringText(reply));
+    };
     sock.on('data', (chunk: Buffer) => {
       let reqs: Buffer[];
       try {
@@ -187,20 +330,25 @@ export async function startSocketmapServer(config: ResolverConfig, opts: StartOp
         sock.destroy();
         return;
       }
+      let batch = '';
       for (const req of reqs) {
-        inflight++;
         const answer = handle(req);
-        tail = tail.then(async () => {
-          const reply = await answer;
-          if (!sock.destroyed) sock.write(encodeNetstring(reply));
-        }).finally(() => {
-          inflight--;
-          if (inflight === 0) {
-            for (const w of idleWaiters) w();
-            idleWaiters = [];
-          }
+        if (pending === 0 && typeof answer === 'string') {
+          batch += netstringText(answer);
+          continue;
+        }
+        if (batch !== '') {
+          if (!sock.destroyed) sock.write(batch);
+          batch = '';
+        }
+        pending++;
+        inflight++;
+        tail = tail.then(() => answer).then(write).finally(() => {
+          pending--;
+          settled();
         });
       }
+      if (batch !== '' && !sock.destroyed) sock.write(batch);
     });
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {

@@ -1,5 +1,5 @@
 /** The in-memory store: a Map with an optional size bound (least recently used entries go first). */
-import type { CachedPolicy, PolicyStore } from './types.js';
+import { mayReplace, type CachedPolicy, type PolicyStore } from './types.js';
 
 export class MemoryStore implements PolicyStore {
   readonly kind = 'memory';
@@ -45,7 +45,7 @@ export class MemoryStore implements PolicyStore {
   }
 
   async set(entry: CachedPolicy): Promise<void> {
-    this.put(entry);
+    if (mayReplace(this.peek(entry.domain), entry)) this.put(entry);
   }
 
   async delete(domain: string): Promise<void> {

@@ -56,7 +56,8 @@ export class PostgresStore implements PolicyStore {
   async set(entry: CachedPolicy): Promise<void> {
     await this.query(
       `INSERT INTO ${this.table} (domain, data, expires_at) VALUES ($1, $2, $3)
-       ON CONFLICT (domain) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at`,
+       ON CONFLICT (domain) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at
+       WHERE (EXCLUDED.data::jsonb->>'fetchedAt')::numeric >= (${this.table}.data::jsonb->>'fetchedAt')::numeric`,
       [entry.domain, encodeEntry(entry), entry.expiresAt],
     );
   }

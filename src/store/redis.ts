@@ -21,6 +21,18 @@ export interface RedisStoreOptions {
   redis?: RedisOptions;
 }
 
+/** SET unless the stored entry was fetched later (see the contract in types.ts). */
+const SET_UNLESS_NEWER = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, old = pcall(cjson.decode, cur)
+  if ok and type(old) == 'table' and tonumber(old.fetchedAt) and tonumber(old.fetchedAt) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1`;
+
 export class RedisStore implements PolicyStore {
   readonly kind = 'redis';
   readonly client: Redis;
@@ -53,7 +65,11 @@ export class RedisStore implements PolicyStore {
   }
 
   async set(entry: CachedPolicy): Promise<void> {
-    await withTimeout(this.client.set(this.prefix + entry.domain, encodeEntry(entry)), this.timeoutMs, 'redis SET');
+    // Atomic compare-and-set, so that a later fetch stored by another MTA is never replaced.
+    await withTimeout(
+      this.client.eval(SET_UNLESS_NEWER, 1, this.prefix + entry.domain, encodeEntry(entry), String(entry.fetchedAt)),
+      this.timeoutMs, 'redis SET',
+    );
   }
 
   async delete(domain: string): Promise<void> {

@@ -6,6 +6,9 @@
  * - `set` resolves only once the entry is durable in that store (SQLite: committed with
  *   synchronous=FULL; PostgreSQL: committed; Redis: acknowledged by the server, whose own
  *   persistence settings decide what survives a crash of Redis itself);
+ * - `set` never replaces an entry fetched later than the one given (`fetchedAt`): MTAs sharing a
+ *   store race, and a node writing back its check times must not undo another node's newer fetch
+ *   (RFC 8461 §5.1: the newest policy fetched under the current id is the one to apply);
  * - every call is bounded in time and rejects on failure — the resolver decides what to do then
  *   (it degrades to its in-memory copy; it never answers "no policy" because a store is down).
  */
@@ -60,6 +63,11 @@ export function decodeEntry(raw: string | null | undefined): CachedPolicy | null
   } catch {
     return null;
   }
+}
+
+/** The store rule of `set`: true when `incoming` may replace `stored`. */
+export function mayReplace(stored: CachedPolicy | null | undefined, incoming: CachedPolicy): boolean {
+  return !stored || incoming.fetchedAt >= stored.fetchedAt;
 }
 
 export function encodeEntry(e: CachedPolicy): string {
