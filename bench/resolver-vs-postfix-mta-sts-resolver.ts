@@ -41,6 +41,7 @@ import { NetstringDecoder, netstringText } from '../src/resolver/netstring.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { createTestCA, POLICY_PATH, startDnsServer, startHttpsServer, Zone } from '../src/testworld/index.js';
 import { policyText } from '../src/testworld/world.js';
+import { freePort } from '../src/testworld/ports.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -176,14 +177,6 @@ async function load(port: number, conns: number, next: () => string | undefined)
 
 interface Running { proc: ChildProcess; port: number; pid: number; stderr: () => string }
 interface Contender { name: string; start(dir: string): Promise<Running> }
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function waitListening(port: number, proc: ChildProcess, err: () => string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -9,30 +9,19 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/serve/config.js';
 import { PolicyServer } from '../src/serve/server.js';
 import { createWorld, type World } from '../src/testworld/index.js';
 import { captureLogger, h2Request, httpsRequest, tempDir } from './serve-helpers.js';
+import { freePort } from '../src/testworld/ports.js';
 
 const PEBBLE = ['/usr/bin/pebble', '/usr/local/bin/pebble'].find((p) => existsSync(p))
   ?? (() => { try { return execFileSync('which', ['pebble'], { encoding: 'utf8' }).trim() || undefined; } catch { return undefined; } })();
 const inCI = process.env.CI === 'true';
 const skip = PEBBLE === undefined && !inCI ? 'pebble (Debian package "pebble", the ACME test server) is not installed: apt-get install -y pebble' : false;
 
-/** A free TCP port on 127.0.0.1 (bound and released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function get(url: string, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -25,3 +25,4 @@ export {
   type CertVariant, type DomainHttp, type DomainSpec, type MxSmtp, type MxSpec, type World,
 } from './world.js';
 export { SCENARIOS, type Scenario } from './scenarios.js';
+export { freePort } from './ports.js';
