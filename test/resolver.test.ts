@@ -9,6 +9,7 @@ import { PolicyResolver, type PolicyResolverOptions } from '../src/resolver/reso
 import { evaluate, type TlsResult } from '../src/resolver/evaluate.js';
 import { createWorld, policyText, type World } from '../src/testworld/index.js';
 import type { CachedPolicy } from '../src/store/types.js';
+import { MemoryStore } from '../src/store/memory.js';
 
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -251,6 +252,31 @@ describe('PolicyResolver (RFC 8461 §3.3, §5)', () => {
     const distinct = new Set(dueTimes.map((t) => Math.floor(t / 3600_000)));
     assert.ok(distinct.size > 3, `due times spread over several hours (${distinct.size})`);
     assert.ok(dueTimes.every((t) => t >= 0.75 * DAY * 0.99 && t <= DAY));
+  });
+
+  test('store writes: a fetch is stored before its answer; warm lookups write nothing; times are batched', async () => {
+    const clock = new Clock();
+    const writes: CachedPolicy[] = [];
+    const store = new MemoryStore();
+    const set = store.set.bind(store);
+    store.set = async (e) => {
+      writes.push(e);
+      await set(e);
+    };
+    const r = makeResolver(clock, { store, refresh: false, graceMs: 60_000 });
+    const d = uniq('writes');
+    await publish(d, { id: 'w1' });
+    const a = await r.resolve(d);
+    assert.equal(a.reason, 'fetched');
+    assert.equal(writes.length, 1, 'the fetched policy is in the store when resolve() returns');
+    assert.equal((await store.get(d))?.id, 'w1');
+    for (let i = 0; i < 5; i++) assert.equal((await r.resolve(d)).reason, 'cached');
+    clock.advance(2 * MIN); // past the grace period: the TXT record is checked again, same id
+    await r.resolve(d);
+    assert.equal(writes.length, 1, 'no store write per lookup or per same-id check');
+    await r.close(); // flushes the batched check and use times
+    assert.ok(writes.length >= 2, 'times written in one batch at close');
+    assert.ok(writes.at(-1)!.checkedAt > writes[0]!.checkedAt);
   });
 
   test('concurrent lookups of one domain share one fetch; invalid input is refused', async () => {
