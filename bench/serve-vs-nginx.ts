@@ -27,26 +27,36 @@
  *   `keepalive_requests` raised to 1000000 (mtasts does not limit requests per connection).
  * - `--workers 1` (default): `worker_processes 1` against mtasts `workers: 1` (one process each);
  *   `--workers 1,2` adds a series with two of each (mtasts: node:cluster primary + 2 workers).
+ * - a third, reference contender `node`: bench/serve-node-ref.mjs, a minimal `https.createServer`
+ *   (HTTP/1.1 only) run by plain `node` (no loader) in a child process, with the same certificates
+ *   (one prebuilt SecureContext per host, chosen by `SNICallback` from a Map), the same policy files
+ *   and mtasts's response headers, one `writeHead` + `end` per request, no logging or metrics. It is
+ *   the floor Node's own HTTP/TLS stack sets on this machine: mtasts/node shows how much mtasts's code
+ *   costs on top of it, node/nginx how far Node itself is from nginx. With `--workers N` it runs N
+ *   node:cluster workers, like mtasts.
  *
  * Name resolution and SNI: wrk sends the URL's host name as SNI and normally resolves it through the
  * system resolver. bench/serve-wrk.lua overrides `wrk.resolve` to connect to 127.0.0.1 instead, so
  * the URL can carry the real policy host names without /etc/hosts entries or a DNS server.
  * One wrk process has one SNI name; the Lua script rotates the Host header over all `--hosts` names
- * (both servers accept a Host that differs from SNI when both are configured hosts: the certificate
+ * (all servers accept a Host that differs from SNI when both are configured hosts: the certificate
  * comes from SNI, the policy from Host). `--sni N` runs N wrk processes (`-t1` each) in parallel, each
  * with its own SNI name (spread over the host list), splitting `--connections` between them, so
  * N certificates are used in the handshakes and all host names in the requests.
  *
- * Each round runs every mode for both servers; the server that goes first alternates between
- * rounds. Rates are medians over rounds; the ratio judged is the median of the per-round ratios. Server CPU (all processes of the server, from /proc) per
- * request is reported too: it depends less on what else runs on the machine than the rates do.
+ * Each round runs every mode for all three servers; the order rotates between rounds and modes (each
+ * server goes first, second and third in turn). Rates are medians over rounds; the ratios are medians of
+ * the per-round ratios (the target is judged on mtasts/nginx). Server CPU (all processes of the server,
+ * from /proc) per request is reported too: it depends less on what else runs on the machine than the
+ * rates do.
  *
  *   node --import tsx bench/serve-vs-nginx.ts [--hosts 1000] [--rounds 3] [--duration 10]
  *        [--connections 50] [--sni 1] [--workers 1|1,2] [--modes close,resumed,keepalive] [--warmup 3]
  *        [--no-build] [--cpu-prof DIR] [--json FILE] [--keep] [--strict]
  *
  * Exit status 0 (1 with --strict when a target is missed: close ≥ 1.0× nginx, keep-alive ≥ 0.7× nginx
- * with one worker each), 2 when nginx or wrk is missing or a server does not start or serves wrong bodies.
+ * with one worker each; the `node` reference is not judged), 2 when nginx or wrk is missing or a server
+ * does not start or serves wrong bodies.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -61,11 +71,13 @@ import { freePort } from '../src/testworld/ports.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LUA = path.join(ROOT, 'bench', 'serve-wrk.lua');
+const NODE_REF = path.join(ROOT, 'bench', 'serve-node-ref.mjs');
 const POLICY_PATH = '/.well-known/mta-sts.txt';
 /** close: full TLS handshake per request; resumed: Connection: close but wrk resumes the TLS session; keepalive. */
 const MODES = ['close', 'resumed', 'keepalive'] as const;
 type Mode = (typeof MODES)[number];
-const SERVERS = ['mtasts', 'nginx'] as const;
+/** `node`: the reference, a minimal node:https server (bench/serve-node-ref.mjs). */
+const SERVERS = ['mtasts', 'node', 'nginx'] as const;
 type ServerName = (typeof SERVERS)[number];
 const TARGET: Record<Mode, number> = { close: 1.0, resumed: 1.0, keepalive: 0.7 };
 const MODE_LABEL: Record<Mode, string> = {
@@ -287,9 +299,19 @@ function mtastsYaml(port: number, workers: number): string {
 writeFileSync(path.join(dir, 'serve.yaml'), mtastsYaml(1, 1));
 const parsed = loadConfig(path.join(dir, 'serve.yaml'));
 const expected = new Map<string, string>();
+const etags = new Map<string, string>();
 for (const [host, entry] of parsed.hosts) {
   expected.set(host, entry.text);
+  etags.set(host, `"${entry.id}"`);
   writeFileSync(path.join(policyDir, `${host}.txt`), entry.body);
+}
+
+/** The manifest bench/serve-node-ref.mjs reads: the same certificate and policy files, mtasts's ETags. */
+function nodeRefManifest(port: number, workers: number): string {
+  const hosts = [...expected.keys()].map((h) => ({
+    host: h, cert: path.join(certDir, `${h}.crt`), key: path.join(certDir, `${h}.key`), policy: path.join(policyDir, `${h}.txt`), etag: etags.get(h),
+  }));
+  return `${JSON.stringify({ listen: { host: '127.0.0.1', port }, workers, hosts })}\n`;
 }
 
 function nginxConf(port: number, workers: number): string {
@@ -368,7 +390,7 @@ async function waitReady(name: string, child: ChildProcess, port: number, limitM
   throw new Error(`${name} not ready after ${limitMs} ms: ${last}`);
 }
 
-/** Both servers: 200, text/plain, and exactly the canonical text, for a sample of hosts and for Host ≠ SNI. */
+/** All servers: 200, text/plain, and exactly the canonical text, for a sample of hosts and for Host ≠ SNI. */
 async function verify(ports: Record<ServerName, number>): Promise<void> {
   const sample = new Set<number>([0, HOSTS - 1]);
   for (let k = 0; k < 25; k++) sample.add(Math.floor(Math.random() * HOSTS));
@@ -385,9 +407,9 @@ async function verify(ports: Record<ServerName, number>): Promise<void> {
       }
       got[s] = r;
     }
-    if (got.mtasts?.body !== got.nginx?.body) throw new Error(`bodies differ for ${host}`);
+    if (got.mtasts?.body !== got.nginx?.body || got.node?.body !== got.nginx?.body) throw new Error(`bodies differ for ${host}`);
   }
-  console.log(`verified: both servers return 200, text/plain and identical canonical bodies for ${pairs.length} (SNI, Host) pairs`);
+  console.log(`verified: all ${SERVERS.length} servers (${SERVERS.join(', ')}) return 200, text/plain and identical canonical bodies for ${pairs.length} (SNI, Host) pairs`);
 }
 
 // --- wrk -------------------------------------------------------------------------------------------
@@ -441,23 +463,26 @@ interface Series { workers: number; mode: Mode; runs: Record<ServerName, WrkRun[
 const series: Series[] = [];
 
 async function startServers(workers: number): Promise<{ children: Record<ServerName, ChildProcess>; ports: Record<ServerName, number> }> {
-  const ports = { mtasts: await freePort(), nginx: await freePort() };
+  const ports = { mtasts: await freePort(), node: await freePort(), nginx: await freePort() };
   writeFileSync(path.join(dir, 'serve.yaml'), mtastsYaml(ports.mtasts, workers));
   writeFileSync(path.join(dir, 'nginx.conf'), nginxConf(ports.nginx, workers));
+  writeFileSync(path.join(dir, 'node-ref.json'), nodeRefManifest(ports.node, workers));
   const ngArgs = ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'nginx-error.log')];
   const test = spawnSync('nginx', [...ngArgs, '-t'], { encoding: 'utf8' });
   if (test.status !== 0) throw new Error(`nginx -t failed:\n${test.stderr}`);
   const nginx = start('nginx', [...ngArgs, '-g', 'daemon off;']);
   const profArgs = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(values['cpu-prof'])] : [];
   const mtasts = start(process.execPath, [...profArgs, path.join(ROOT, 'bin', 'mtasts.js'), 'serve', '--config', path.join(dir, 'serve.yaml')]);
-  for (const [name, c] of [['nginx', nginx], ['mtasts', mtasts]] as const) {
+  // Plain node, no loader and no flags (process.execArgv, which holds --import tsx, is not passed on).
+  const node = start(process.execPath, [NODE_REF, path.join(dir, 'node-ref.json')]);
+  for (const [name, c] of [['nginx', nginx], ['mtasts', mtasts], ['node', node]] as const) {
     c.stderr?.on('data', (d: Buffer) => process.stderr.write(`[${name}] ${d.toString()}`));
     c.stdout?.on('data', (d: Buffer) => process.stdout.write(`[${name}] ${d.toString()}`));
   }
   const t = Date.now();
-  await Promise.all([waitReady('nginx', nginx, ports.nginx), waitReady('mtasts serve', mtasts, ports.mtasts)]);
-  console.log(`servers ready (${Date.now() - t} ms): mtasts serve on 127.0.0.1:${ports.mtasts}, nginx on 127.0.0.1:${ports.nginx}, ${workers} worker(s) each`);
-  return { children: { mtasts, nginx }, ports };
+  await Promise.all([waitReady('nginx', nginx, ports.nginx), waitReady('mtasts serve', mtasts, ports.mtasts), waitReady('node reference', node, ports.node)]);
+  console.log(`servers ready (${Date.now() - t} ms): mtasts serve on 127.0.0.1:${ports.mtasts}, node reference on 127.0.0.1:${ports.node}, nginx on 127.0.0.1:${ports.nginx}, ${workers} worker(s) each`);
+  return { children: { mtasts, node, nginx }, ports };
 }
 
 const fmt = (x: number, d = 0): string => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
@@ -467,14 +492,16 @@ try {
   for (const workers of WORKERS) {
     const { children, ports } = await startServers(workers);
     await verify(ports);
-    const mine: Series[] = RUN_MODES.map((mode) => ({ workers, mode, runs: { mtasts: [], nginx: [] } }));
+    const mine: Series[] = RUN_MODES.map((mode) => ({ workers, mode, runs: { mtasts: [], node: [], nginx: [] } }));
     series.push(...mine);
     if (WARMUP > 0) {
       for (const mode of RUN_MODES) for (const s of SERVERS) await runWrk(ports[s], mode, WARMUP, children[s].pid ?? 0);
     }
     for (let round = 0; round < ROUNDS; round++) {
       for (const [mi, mode] of RUN_MODES.entries()) {
-        const order = (round + mi) % 2 === 0 ? SERVERS : [...SERVERS].reverse();
+        // Rotation: over consecutive rounds each server runs first, second and third.
+        const shift = (round + mi) % SERVERS.length;
+        const order = [...SERVERS.slice(shift), ...SERVERS.slice(0, shift)];
         const line: string[] = [];
         for (const s of order) {
           const r = await runWrk(ports[s], mode, DURATION, children[s].pid ?? 0);
@@ -484,7 +511,7 @@ try {
         console.log(`workers ${workers}, round ${round + 1}, ${mode.padEnd(9)}: ${line.join(' | ')}`);
       }
     }
-    await Promise.all([stop(children.mtasts), stop(children.nginx)]);
+    await Promise.all(SERVERS.map((s) => stop(children[s])));
   }
 } catch (err) {
   console.error(`bench failed: ${(err as Error).message}`);
@@ -493,27 +520,40 @@ try {
 
 // --- report --------------------------------------------------------------------------------------
 
-// The ratio judged is the median of the per-round ratios (each round's two runs are back to back, so they
-// share most of the machine's background load); the ratio of the median rates is shown too.
-console.log(`\n| workers | mode | mtasts req/s (median) | nginx req/s (median) | ratio mtasts/nginx (median of rounds) | per-round ratios | ratio of medians | server CPU ms per 1000 req (mtasts / nginx) | errors (mtasts / nginx) |`);
-console.log('|---:|---|---:|---:|---:|---|---:|---:|---|');
+// Ratios are medians of the per-round ratios (a round's runs are back to back, so they share most of the
+// machine's background load); the ratio of the median rates is shown too for mtasts/nginx, the one judged.
+const cpu = (runs: WrkRun[]): number => median(runs.map((r) => r.cpuMs / (r.requests / 1000)));
+const errs = (runs: WrkRun[]): number => runs.reduce((a, r) => a + r.errors, 0);
+const rates = (runs: WrkRun[]): number[] => runs.map((r) => r.rps);
+const perRound = (a: WrkRun[], b: WrkRun[]): number[] => a.map((r, i) => r.rps / (b[i]?.rps ?? NaN));
+
+console.log(`\n| workers | mode | mtasts req/s (median) | node req/s (median) | nginx req/s (median) | mtasts/nginx (median of rounds) | per-round mtasts/nginx | mtasts/nginx of medians | mtasts/node (median of rounds) | node/nginx (median of rounds) | server CPU ms per 1000 req (mtasts / node / nginx) | errors (mtasts / node / nginx) |`);
+console.log('|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|');
 let missed = false;
 const json: unknown[] = [];
 for (const s of series) {
-  const rm = s.runs.mtasts.map((r) => r.rps);
-  const rn = s.runs.nginx.map((r) => r.rps);
-  const perRound = rm.map((x, i) => x / (rn[i] ?? NaN));
-  const ratio = median(perRound);
-  const ratioOfMedians = median(rm) / median(rn);
-  const cpu = (runs: WrkRun[]): number => median(runs.map((r) => r.cpuMs / (r.requests / 1000)));
-  const errs = (runs: WrkRun[]): number => runs.reduce((a, r) => a + r.errors, 0);
+  const { mtasts, node, nginx } = s.runs;
+  const mn = perRound(mtasts, nginx);
+  const mo = perRound(mtasts, node);
+  const on = perRound(node, nginx);
+  const ratio = median(mn);
+  const ratioOfMedians = median(rates(mtasts)) / median(rates(nginx));
   const target = TARGET[s.mode];
   const ok = ratio >= target;
   if (s.workers === 1 && s.mode !== 'resumed' && !ok) missed = true;
-  console.log(`| ${s.workers} | ${MODE_LABEL[s.mode]} | ${fmt(median(rm))} | ${fmt(median(rn))} | **${ratio.toFixed(2)}×** (target ${target.toFixed(1)}×: ${ok ? 'met' : 'missed'}) | ${perRound.map((x) => x.toFixed(2)).join(' / ')} | ${ratioOfMedians.toFixed(2)}× | ${fmt(cpu(s.runs.mtasts), 1)} / ${fmt(cpu(s.runs.nginx), 1)} | ${errs(s.runs.mtasts)} / ${errs(s.runs.nginx)} |`);
-  json.push({ workers: s.workers, mode: s.mode, ratio, ratioOfMedians, perRound, mtasts: s.runs.mtasts, nginx: s.runs.nginx });
+  console.log(`| ${s.workers} | ${MODE_LABEL[s.mode]} | ${fmt(median(rates(mtasts)))} | ${fmt(median(rates(node)))} | ${fmt(median(rates(nginx)))} `
+    + `| **${ratio.toFixed(2)}×** (target ${target.toFixed(1)}×: ${ok ? 'met' : 'missed'}) | ${mn.map((x) => x.toFixed(2)).join(' / ')} | ${ratioOfMedians.toFixed(2)}× `
+    + `| ${median(mo).toFixed(2)}× (${mo.map((x) => x.toFixed(2)).join(' / ')}) | ${median(on).toFixed(2)}× (${on.map((x) => x.toFixed(2)).join(' / ')}) `
+    + `| ${fmt(cpu(mtasts), 1)} / ${fmt(cpu(node), 1)} / ${fmt(cpu(nginx), 1)} | ${errs(mtasts)} / ${errs(node)} / ${errs(nginx)} |`);
+  json.push({
+    workers: s.workers, mode: s.mode, ratio, ratioOfMedians, perRound: mn,
+    mtastsOverNode: median(mo), mtastsOverNodePerRound: mo, nodeOverNginx: median(on), nodeOverNginxPerRound: on,
+    cpuMsPer1000: { mtasts: cpu(mtasts), node: cpu(node), nginx: cpu(nginx) },
+    mtasts, node, nginx,
+  });
 }
-console.log('\nper run (req/s): ' + series.map((s) => `workers ${s.workers} ${s.mode}: mtasts ${s.runs.mtasts.map((r) => fmt(r.rps)).join('/')}, nginx ${s.runs.nginx.map((r) => fmt(r.rps)).join('/')}`).join('; '));
+console.log('\nper run (req/s): ' + series.map((s) => `workers ${s.workers} ${s.mode}: ${SERVERS.map((n) => `${n} ${s.runs[n].map((r) => fmt(r.rps)).join('/')}`).join(', ')}`).join('; '));
+console.log('per run (server CPU ms per 1000 req): ' + series.map((s) => `workers ${s.workers} ${s.mode}: ${SERVERS.map((n) => `${n} ${s.runs[n].map((r) => fmt(r.cpuMs / (r.requests / 1000), 1)).join('/')}`).join(', ')}`).join('; '));
 if (values.json) {
   writeFileSync(values.json, `${JSON.stringify({
     date: new Date().toISOString(), hosts: HOSTS, rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, sni: SNI, warmup: WARMUP,

@@ -289,6 +289,18 @@ export class PolicyServer {
     this.metrics.certExpiry.set({ host: cert.host }, Math.floor(cert.notAfter.getTime() / 1000));
   }
 
+  /** Labelled counters cached per (status, protocol): prom-client hashes label objects on every inc(). */
+  private readonly counters = new Map<string, { inc(): void }>();
+  private requestCounter(status: number, protocol: string): { inc(): void } {
+    const key = `${status} ${protocol}`;
+    let c = this.counters.get(key);
+    if (!c) {
+      c = this.metrics.requests.labels(String(status), protocol);
+      this.counters.set(key, c);
+    }
+    return c;
+  }
+
   private handle(req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse): void {
     const started = process.hrtime.bigint();
     const r = res as ServerResponse;
@@ -326,7 +338,7 @@ export class PolicyServer {
       }
     }
     const protocol = h2 ? 'h2' : 'http/1.1';
-    this.metrics.requests.inc({ status: String(status), protocol });
+    this.requestCounter(status, protocol).inc();
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug({ host, method, path: pathname, status, protocol, remote: req.socket?.remoteAddress, us: Number((process.hrtime.bigint() - started) / 1000n) }, 'request');
     }
