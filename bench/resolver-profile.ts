@@ -12,15 +12,13 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { encodeNetstring, NetstringDecoder } from '../src/resolver/netstring.js';
-import { createTestCA, startDnsServer, startHttpsServer, Zone } from '../src/testworld/index.js';
-import { policyText } from '../src/testworld/world.js';
+import { startResolverBenchWorld } from './resolver-bench-world.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -72,24 +70,7 @@ async function load(port: number, conns: number, next: () => string | undefined)
   return { n, bad, ms: performance.now() - t0 };
 }
 
-const base = await mkdtemp(path.join(tmpdir(), 'mtasts-rprof-'));
-const ca = await createTestCA();
-const caFile = path.join(base, 'ca.pem');
-await writeFile(caFile, ca.certPem);
-const zone = new Zone();
-const defaultCert = await ca.issue({ names: ['default.invalid'] });
-const https = await startHttpsServer({ defaultCert: { certPem: defaultCert.chainPem, keyPem: defaultCert.keyPem }, address: HTTPS_ADDR, port: 443 });
-const dns = await startDnsServer({ zone, address: DNS_ADDR, port: 53 });
-for (let i = 0; i < N; i++) {
-  const d = dn(i);
-  zone.set(d, [{ type: 'MX', preference: 10, exchange: `mx1.${d}` }]);
-  zone.set(`mx1.${d}`, [{ type: 'A', address: '127.0.0.1' }]);
-  zone.set(`mta-sts.${d}`, [{ type: 'A', address: HTTPS_ADDR }]);
-  zone.set(`_mta-sts.${d}`, [{ type: 'TXT', data: [`v=STSv1; id=p${i}`] }]);
-  https.setBehaviour(`mta-sts.${d}`, { kind: 'policy', body: policyText({ mx: [`mx1.${d}`] }) });
-  const c = await ca.issue({ names: [`mta-sts.${d}`] });
-  https.setCertificate(`mta-sts.${d}`, { certPem: c.chainPem, keyPem: c.keyPem });
-}
+const { base, caFile, dns, https } = await startResolverBenchWorld({ count: N, name: dn, dnsAddr: DNS_ADDR, httpsAddr: HTTPS_ADDR, id: (i) => `p${i}` });
 const port = await new Promise<number>((r) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => r(p)); }); });
 const cfg = path.join(base, 'mtasts.yml');
 await writeFile(cfg, `host: 127.0.0.1

@@ -33,15 +33,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir, cpus } from 'node:os';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { NetstringDecoder, netstringText } from '../src/resolver/netstring.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { createTestCA, POLICY_PATH, startDnsServer, startHttpsServer, Zone } from '../src/testworld/index.js';
 import { policyText } from '../src/testworld/world.js';
 import { freePort } from '../src/testworld/ports.js';
+import { startResolverBenchWorld } from './resolver-bench-world.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -390,27 +390,8 @@ const median = (xs: number[]): number => {
 async function main(): Promise<void> {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) throw new Error('needs root on Linux (port 53/443, unshare -m)');
   assertDistFresh();
-  const base = await mkdtemp(path.join(tmpdir(), 'mtasts-rbench-'));
-  const ca = await createTestCA();
-  const caFile = path.join(base, 'ca.pem');
-  await writeFile(caFile, ca.certPem);
-  const zone = new Zone();
-  const defaultCert = await ca.issue({ names: ['default.invalid'] });
-  const https = await startHttpsServer({ defaultCert: { certPem: defaultCert.chainPem, keyPem: defaultCert.keyPem }, address: HTTPS_ADDR, port: 443 });
-  const dns = await startDnsServer({ zone, address: DNS_ADDR, port: 53 });
   const tSetup = performance.now();
-  for (let i = 0; i < N; i++) {
-    const d = domainName(i);
-    const body = policyText({ mx: [`mx1.${d}`] });
-    zone.set(d, [{ type: 'MX', preference: 10, exchange: `mx1.${d}` }]);
-    zone.set(`mx1.${d}`, [{ type: 'A', address: '127.0.0.1' }]);
-    zone.set(`mta-sts.${d}`, [{ type: 'A', address: HTTPS_ADDR }]);
-    zone.set(`_mta-sts.${d}`, [{ type: 'TXT', data: [`v=STSv1; id=bench${i}`] }]);
-    https.setBehaviour(`mta-sts.${d}`, { kind: 'policy', body });
-    const c = await ca.issue({ names: [`mta-sts.${d}`] });
-    https.setCertificate(`mta-sts.${d}`, { certPem: c.chainPem, keyPem: c.keyPem });
-  }
-  void POLICY_PATH;
+  const { base, caFile, dns, https } = await startResolverBenchWorld({ count: N, name: domainName, dnsAddr: DNS_ADDR, httpsAddr: HTTPS_ADDR });
   console.error(`world: ${N} domains in ${((performance.now() - tSetup) / 1000).toFixed(1)} s; DNS ${DNS_ADDR}:53, HTTPS ${HTTPS_ADDR}:443`);
   const world = { caFile };
   const contenders = makeContenders(world, { alsoInternal: args['also-internal'] });
