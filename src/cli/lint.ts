@@ -39,24 +39,11 @@ export async function runLint(args: string[], io: Io): Promise<number> {
 
   if (values.record !== undefined) {
     const { record, findings } = parseStsRecord(values.record);
-    const valid = record !== null && !hasErrors(findings);
-    if (values.json) {
-      io.out(JSON.stringify({ valid, findings, ...(record ? { record: { version: record.version, id: record.id, extensions: record.extensions } } : {}) }));
-    } else {
-      printFindings(findings, io, 'record');
-    }
-    return valid ? 0 : 1;
+    return report(io, Boolean(values.json), 'record', findings, record && { key: 'record', value: { version: record.version, id: record.id, extensions: record.extensions } });
   }
-
   if (values.tlsrpt !== undefined) {
     const { record, findings } = parseTlsRptRecord(values.tlsrpt);
-    const valid = record !== null && !hasErrors(findings);
-    if (values.json) {
-      io.out(JSON.stringify({ valid, findings, ...(record ? { record: { version: record.version, rua: record.rua, extensions: record.extensions } } : {}) }));
-    } else {
-      printFindings(findings, io, 'TLS-RPT record');
-    }
-    return valid ? 0 : 1;
+    return report(io, Boolean(values.json), 'TLS-RPT record', findings, record && { key: 'record', value: { version: record.version, rua: record.rua, extensions: record.extensions } });
   }
 
   const path = positionals[0]!;
@@ -68,12 +55,14 @@ export async function runLint(args: string[], io: Io): Promise<number> {
     findings.unshift(finding('policy-too-large', `${path} is ${bytes.length} bytes, more than ${POLICY_MAX_BYTES}`));
     policy = null;
   }
-  const valid = policy !== null && !hasErrors(findings);
-  if (values.json) {
-    io.out(JSON.stringify({ valid, findings, ...(policy ? { policy: policyJson(policy) } : {}) }));
-  } else {
-    printFindings(findings, io, path === '-' ? 'policy' : `policy ${path}`);
-  }
+  return report(io, Boolean(values.json), path === '-' ? 'policy' : `policy ${path}`, findings, policy && { key: 'policy', value: policyJson(policy) });
+}
+
+/** Prints a lint result (JSON or text) and returns the exit status: 0 valid, 1 invalid. */
+function report(io: Io, json: boolean, what: string, findings: Finding[], parsed: { key: string; value: object } | null): number {
+  const valid = parsed !== null && !hasErrors(findings);
+  if (json) io.out(JSON.stringify({ valid, findings, ...(parsed ? { [parsed.key]: parsed.value } : {}) }));
+  else printFindings(findings, io, what);
   return valid ? 0 : 1;
 }
 

@@ -113,6 +113,7 @@ export async function fetchPolicy(domain: string, options: FetchPolicyOptions): 
     }
   }
 
+  const context = clientContext(options.ca ?? [], 'https');
   const failures: string[] = [];
   let lastTlsFailure: string | undefined;
   for (let i = 0; i < candidates.length; i++) {
@@ -123,7 +124,7 @@ export async function fetchPolicy(domain: string, options: FetchPolicyOptions): 
     const connectBudget = Math.max(Math.min(remaining, 1000), Math.floor(remaining / (candidates.length - i)));
     const attempt = await attemptFetch({
       address, host, port,
-      context: clientContext(options.ca ?? [], 'https'),
+      context,
       connectDeadlineAt: Date.now() + connectBudget,
       deadlineAt,
       maxBytes: options.maxBytes ?? POLICY_MAX_BYTES,

@@ -54,8 +54,7 @@ export function tlsResultFromProbe(p: MxProbeResult): TlsResult {
   const c = p.certificate;
   const r: TlsResult = { tls: p.starttls && c !== undefined, starttlsMissing: !p.starttls };
   if (c) {
-    // Node reports a DNS-ID mismatch as an authorization error too; that is judged by nameMatches.
-    r.trusted = c.trusted || c.trustError === 'ERR_TLS_CERT_ALTNAME_INVALID';
+    r.trusted = c.trusted;
     r.inDate = !c.expired && !c.notYetValid;
     r.nameMatches = c.matchedName !== null;
   }

@@ -161,6 +161,7 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
     }
   }
 
+  const context = clientContext(options.ca ?? [], 'smtp');
   const failures: ProbeFailure[] = [];
   for (let i = 0; i < candidates.length; i++) {
     const address = candidates[i]!;
@@ -170,7 +171,7 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
     try {
       await probeAddress(host, address, result, {
         port: options.port ?? 25,
-        context: clientContext(options.ca ?? [], 'smtp'),
+        context,
         ehloName: options.ehloName ?? os.hostname(),
         deadlineAt: Date.now() + budget,
         now: options.now?.() ?? new Date(),
