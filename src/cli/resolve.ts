@@ -9,7 +9,7 @@ import { evaluate, tlsResultFromProbe, type Decision } from '../resolver/evaluat
 import { DEFAULT_ZONE, renderReply } from '../resolver/postfix.js';
 import { PolicyResolver } from '../resolver/resolver.js';
 import { probeMx } from '../smtp/probe.js';
-import { parseDnsServer, parsePort, readCaFiles } from './check.js';
+import { parseDnsServer, parsePort, readTrust } from './check.js';
 import { positiveNumber, usage, UsageError, type Io } from './io.js';
 
 export async function runResolve(args: string[], io: Io): Promise<number> {
@@ -21,6 +21,7 @@ export async function runResolve(args: string[], io: Io): Promise<number> {
       json: { type: 'boolean' },
       dns: { type: 'string', multiple: true },
       'ca-file': { type: 'string', multiple: true },
+      trust: { type: 'string' },
       timeout: { type: 'string' },
       'https-port': { type: 'string' },
       'smtp-port': { type: 'string' },
@@ -35,25 +36,21 @@ export async function runResolve(args: string[], io: Io): Promise<number> {
   const timeoutMs = positiveNumber('--timeout', values.timeout, 10) * 1000;
   const servers = values.dns?.map(parseDnsServer);
   const dns = new DnsClient({ timeoutMs, ...(servers ? { servers } : {}) });
-  const ca = readCaFiles(values['ca-file']);
+  const trust = readTrust(values.trust, values['ca-file']);
   const httpsPort = parsePort('--https-port', values['https-port']);
   const smtpPort = parsePort('--smtp-port', values['smtp-port']);
-  const resolver = new PolicyResolver({ dns, timeoutMs, refresh: false, fetch: { ...(httpsPort ? { port: httpsPort } : {}), ...(ca ? { ca } : {}) } });
-  const res = await resolver.resolve(domain);
+  const resolver = new PolicyResolver({ dns, timeoutMs, refresh: false, fetch: { ...(httpsPort ? { port: httpsPort } : {}), trust } });
+  // The MX lookup does not depend on the policy: both start at once.
+  const mxTask = dns.mx(domain).then((mx) => mx.map((m) => m.exchange).filter((h) => h !== '' && h !== '.'), () => null);
+  const [res, mxHosts] = await Promise.all([resolver.resolve(domain), mxTask]);
 
-  let mxHosts: string[] | null = null;
-  try {
-    mxHosts = (await dns.mx(domain)).map((m) => m.exchange).filter((h) => h !== '' && h !== '.');
-  } catch {
-    mxHosts = null;
-  }
   const decisions: { host: string; decision: Decision }[] = [];
   if (!values['no-smtp'] && mxHosts) {
-    for (const host of mxHosts) {
-      const probe = await probeMx(host, { dns, timeoutMs, ...(smtpPort ? { port: smtpPort } : {}), ...(ca ? { ca } : {}) });
-      decisions.push({ host, decision: evaluate(res.policy, host, tlsResultFromProbe(probe)) });
-    }
+    const probes = await Promise.all(mxHosts.map((host) => probeMx(host, { dns, timeoutMs, ...(smtpPort ? { port: smtpPort } : {}), trust })));
+    mxHosts.forEach((host, i) => decisions.push({ host, decision: evaluate(res.policy, host, tlsResultFromProbe(probes[i]!)) }));
   }
+  // Certificate problems name the trust store they were judged against.
+  const certProblems = res.findings.filter((f) => f.severity === 'error' && f.code.startsWith('policy-cert-'));
   const reply = renderReply(res, { ...DEFAULT_ZONE, strictTesting: values['strict-testing'] ?? false }, mxHosts);
 
   if (values.json) {
@@ -61,10 +58,12 @@ export async function runResolve(args: string[], io: Io): Promise<number> {
       domain, reason: res.reason, reasons: res.reasons,
       policy: res.policy ? { id: res.policy.id, mode: res.policy.policy.mode, mx: res.policy.policy.mx, maxAge: res.policy.policy.maxAge, expiresAt: new Date(res.policy.expiresAt).toISOString(), text: res.policy.text } : null,
       mx: mxHosts, decisions, postfix: reply.text, findings: res.findings,
+      trust: { mode: trust.mode, store: trust.description },
     }));
   } else {
     io.out(`${domain}: ${res.policy ? `policy id ${res.policy.id}, mode ${res.policy.policy.mode}` : 'no MTA-STS policy applies'} (${res.reason})`);
     for (const r of res.reasons) io.out(`  - ${r}`);
+    for (const f of certProblems) io.out(`  - ${f.code}: ${f.message}`);
     if (res.policy) io.out(`  mx patterns: ${res.policy.policy.mx.join(', ') || '(none)'}; max_age ${res.policy.policy.maxAge}`);
     for (const { host, decision } of decisions) {
       io.out(`MX ${host}: ${decision.action}${decision.failure ? ` (${decision.failure})` : ''}`);

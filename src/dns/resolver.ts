@@ -4,8 +4,15 @@
  * nothing falls back to the system's getaddrinfo behind the caller's back.
  *
  * Built on `node:dns` `Resolver` (c-ares), which retries over TCP when a UDP answer is truncated and
- * follows CNAME chains in the answers it receives. Every query is bounded by a deadline of ours as
- * well as c-ares' own timeout, because c-ares multiplies its timeout by its retries.
+ * follows CNAME chains within the answers it receives. Every query is bounded by a deadline of ours
+ * as well as c-ares' own timeout, because c-ares multiplies its timeout by its retries.
+ *
+ * CNAME chains are also chased across answers: an authoritative or split-horizon server answers a
+ * query for an alias whose target lies in a zone it does not serve with the CNAME alone (RFC 1034
+ * §4.3.2 step 3a), which c-ares reports as "no data". Every lookup (TXT, MX, A, AAAA) then asks the
+ * same server for the CNAME and restarts the query at its target (RFC 1034 §3.6.2), up to
+ * {@link MAX_CNAME_DEPTH} aliases, failing with `cname-loop` or `cname-too-deep`. The whole chain
+ * shares one deadline.
  *
  * @example
  * ```ts
@@ -16,7 +23,10 @@
 import { Resolver } from 'node:dns/promises';
 
 /** Why a lookup did not produce records. `nodata` and `nxdomain` are answers, the rest are failures. */
-export type DnsFailureKind = 'nxdomain' | 'nodata' | 'timeout' | 'servfail' | 'refused' | 'error';
+export type DnsFailureKind = 'nxdomain' | 'nodata' | 'timeout' | 'servfail' | 'refused' | 'error' | 'cname-loop' | 'cname-too-deep';
+
+/** Most aliases followed for one lookup (a recursive resolver gives up after a similar number). */
+export const MAX_CNAME_DEPTH = 8;
 
 export class DnsLookupError extends Error {
   override readonly name = 'DnsLookupError';
@@ -34,6 +44,19 @@ export class DnsLookupError extends Error {
     return this.kind === 'nxdomain' || this.kind === 'nodata';
   }
 }
+
+/** The finding code for a DNS failure that is not a negative answer. */
+export function dnsFailureCode(err: unknown): 'dns-timeout' | 'dns-error' | 'dns-cname-loop' | 'dns-cname-too-deep' {
+  if (!(err instanceof DnsLookupError)) return 'dns-error';
+  switch (err.kind) {
+    case 'timeout': return 'dns-timeout';
+    case 'cname-loop': return 'dns-cname-loop';
+    case 'cname-too-deep': return 'dns-cname-too-deep';
+    default: return 'dns-error';
+  }
+}
+
+const normalize = (name: string): string => name.replace(/\.+$/, '').toLowerCase();
 
 export interface DnsClientOptions {
   /** Servers as `HOST`, `HOST:PORT`, `[V6]:PORT`; default: the system's configured servers. */
@@ -88,23 +111,17 @@ export class DnsClient {
 
   /** TXT records at `name`, each as the list of its character-strings (not yet concatenated). */
   txt(name: string): Promise<string[][]> {
-    return this.query('TXT', name, () => this.resolver.resolveTxt(name));
+    return this.chase('TXT', name, (n, at) => this.query('TXT', n, () => this.resolver.resolveTxt(n), at));
   }
 
   /** The CNAME target of `name`, or null when `name` is not an alias. */
   async cname(name: string): Promise<string | null> {
-    try {
-      const [target] = await this.query('CNAME', name, () => this.resolver.resolveCname(name));
-      return target?.replace(/\.$/, '') ?? null;
-    } catch (err) {
-      if (err instanceof DnsLookupError && err.isNegativeAnswer) return null;
-      throw err;
-    }
+    return this.cnameBefore(name, Date.now() + this.timeoutMs);
   }
 
   /** MX records sorted by preference, exchange names without a trailing dot. */
   async mx(name: string): Promise<MxRecord[]> {
-    const records = await this.query('MX', name, () => this.resolver.resolveMx(name));
+    const records = await this.chase('MX', name, (n, at) => this.query('MX', n, () => this.resolver.resolveMx(n), at));
     return records
       .map((r) => ({ exchange: r.exchange.replace(/\.$/, ''), preference: r.priority }))
       .sort((a, b) => a.preference - b.preference || a.exchange.localeCompare(b.exchange));
@@ -115,21 +132,82 @@ export class DnsClient {
    * only when neither family produced an answer; an empty family is not an error.
    */
   async addresses(name: string): Promise<string[]> {
-    const [v6, v4] = await Promise.allSettled([
-      this.query('AAAA', name, () => this.resolver.resolve6(name)),
-      this.query('A', name, () => this.resolver.resolve4(name)),
-    ]);
-    const out: string[] = [];
-    if (v6.status === 'fulfilled') out.push(...v6.value);
-    if (v4.status === 'fulfilled') out.push(...v4.value);
-    if (out.length > 0) return out;
-    // Report the more informative failure: a timeout or SERVFAIL beats "no data".
-    const errors = [v4, v6].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-    const lookupErrors = errors.filter((e): e is DnsLookupError => e instanceof DnsLookupError);
-    const hard = lookupErrors.find((e) => !e.isNegativeAnswer);
-    if (hard) throw hard;
-    const nx = lookupErrors.find((e) => e.kind === 'nxdomain');
-    throw nx ?? lookupErrors[0] ?? new DnsLookupError('nodata', name, 'A/AAAA', 'no addresses');
+    const deadlineAt = Date.now() + this.timeoutMs;
+    // Both families are asked at each name of a chain; the chain is followed only when neither
+    // has an address (a name holding A records is no alias, so its empty AAAA set is real).
+    const both = async (n: string, deadlineAt: number): Promise<string[]> => {
+      const [v6, v4] = await Promise.allSettled([
+        this.query('AAAA', n, () => this.resolver.resolve6(n), deadlineAt),
+        this.query('A', n, () => this.resolver.resolve4(n), deadlineAt),
+      ]);
+      const out: string[] = [];
+      if (v6.status === 'fulfilled') out.push(...v6.value);
+      if (v4.status === 'fulfilled') out.push(...v4.value);
+      if (out.length > 0) return out;
+      // Report the more informative failure: a timeout or SERVFAIL beats "no data".
+      const errors = [v4, v6].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      const lookupErrors = errors.filter((e): e is DnsLookupError => e instanceof DnsLookupError);
+      const hard = lookupErrors.find((e) => !e.isNegativeAnswer);
+      if (hard) throw hard;
+      const nx = lookupErrors.find((e) => e.kind === 'nxdomain');
+      if (nx) throw nx;
+      return []; // no data in either family: chase() looks for a CNAME
+    };
+    return this.chase('A/AAAA', name, both, deadlineAt);
+  }
+
+  private async cnameBefore(name: string, deadlineAt: number): Promise<string | null> {
+    try {
+      const [target] = await this.query('CNAME', name, () => this.resolver.resolveCname(name), deadlineAt);
+      return target === undefined ? null : normalize(target);
+    } catch (err) {
+      if (err instanceof DnsLookupError && err.isNegativeAnswer) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `run` at `name`; on "no data", asks for a CNAME at the same name and, if there is one,
+   * starts over at its target (RFC 1034 §3.6.2: an alias is followed by restarting the query at the
+   * canonical name). Loops and chains longer than MAX_CNAME_DEPTH fail with their own kinds.
+   */
+  private async chase<T>(
+    rrtype: string,
+    name: string,
+    /** One lookup at `name` (through query(), so that it is bounded and queued). */
+    run: (name: string, deadlineAt: number) => Promise<T>,
+    deadlineAt = Date.now() + this.timeoutMs,
+  ): Promise<T> {
+    const chain = [normalize(name)];
+    let current = name;
+    for (;;) {
+      let noData: DnsLookupError;
+      try {
+        const at = current;
+        const answer = await run(at, deadlineAt);
+        // c-ares gives an empty list (not ENODATA) for an answer holding only a CNAME.
+        if (!Array.isArray(answer) || answer.length > 0) return answer;
+        noData = new DnsLookupError('nodata', at, rrtype, `no ${rrtype} records`);
+      } catch (err) {
+        if (!(err instanceof DnsLookupError) || err.kind !== 'nodata') throw err;
+        noData = err;
+      }
+      let target: string | null;
+      try {
+        target = await this.cnameBefore(current, deadlineAt);
+      } catch {
+        throw noData; // the CNAME question failed; the answer to the question asked stands
+      }
+      if (target === null) throw noData;
+      if (chain.includes(target)) {
+        throw new DnsLookupError('cname-loop', name, rrtype, `CNAME loop: ${[...chain, target].join(' → ')}`);
+      }
+      if (chain.length > MAX_CNAME_DEPTH) {
+        throw new DnsLookupError('cname-too-deep', name, rrtype, `more than ${MAX_CNAME_DEPTH} CNAMEs in a chain (${chain.slice(0, 3).join(' → ')} → … → ${target}); gave up`);
+      }
+      chain.push(target);
+      current = target;
+    }
   }
 
   /** Hands the caller's turn to the next query still waiting, or frees it. */
@@ -143,7 +221,7 @@ export class DnsClient {
     this.inFlight--;
   }
 
-  private async query<T>(rrtype: string, name: string, run: () => Promise<T>): Promise<T> {
+  private async query<T>(rrtype: string, name: string, run: () => Promise<T>, deadlineAt = Date.now() + this.timeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     let waiter: Waiter | undefined;
     let holding = false;
@@ -151,7 +229,7 @@ export class DnsClient {
       timer = setTimeout(() => {
         if (waiter) waiter.done = true;
         reject(new DnsLookupError('timeout', name, rrtype, `no answer within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+      }, Math.max(0, deadlineAt - Date.now()));
     });
     try {
       if (this.inFlight < this.maxInFlight) {

@@ -9,7 +9,7 @@
  * if (d.status === 'found') console.log(d.record.id, d.policy.mode);
  * ```
  */
-import { DnsLookupError } from '../dns/resolver.js';
+import { dnsFailureCode, DnsLookupError } from '../dns/resolver.js';
 import { finding, type Finding } from '../findings.js';
 import { fetchPolicy, type FetchPolicyOptions } from './fetch.js';
 import { parsePolicy, type Policy } from './policy.js';
@@ -33,7 +33,7 @@ export async function discoverPolicy(domain: string, options: FetchPolicyOptions
     if (err instanceof DnsLookupError && err.isNegativeAnswer) {
       return { status: 'none', record: null, findings: [finding('record-missing', `no TXT record at _mta-sts.${domain}`)] };
     }
-    const code = err instanceof DnsLookupError && err.kind === 'timeout' ? 'dns-timeout' : 'dns-error';
+    const code = dnsFailureCode(err);
     return { status: 'dns-failed', record: null, findings: [finding(code, (err as Error).message)] };
   }
   const selected = selectStsRecord(txt);

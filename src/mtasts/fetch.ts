@@ -19,9 +19,10 @@
 import http from 'node:http';
 import tls from 'node:tls';
 import { AddressRefusedError, isNonPublicAddress } from '../dns/address-policy.js';
-import { DnsLookupError, type DnsClient } from '../dns/resolver.js';
+import { dnsFailureCode, DnsLookupError, type DnsClient } from '../dns/resolver.js';
 import { finding, type Finding } from '../findings.js';
 import { certificateFindings, clientContext, inspectPeerCertificate, type CertificateReport } from '../tls/certificate.js';
+import { trustStore, type TrustStore } from '../tls/trust.js';
 import { POLICY_MAX_BYTES } from './policy.js';
 
 export const POLICY_PATH = '/.well-known/mta-sts.txt';
@@ -31,8 +32,10 @@ export interface FetchPolicyOptions {
   dns: DnsClient;
   /** HTTPS port (default 443; tests use an unprivileged port). */
   port?: number;
-  /** Extra trusted CA certificates (PEM), added to the public roots. */
+  /** Extra trusted CA certificates (PEM), added to the default store; ignored when `trust` is given. */
   ca?: readonly string[];
+  /** The CAs to trust (src/tls/trust.ts); default: bundled roots + NODE_EXTRA_CA_CERTS + `ca`. */
+  trust?: TrustStore;
   /** Deadline for the whole fetch, all addresses included, in milliseconds (default 15000). */
   timeoutMs?: number;
   /** Largest body accepted (default 64 KiB). */
@@ -97,7 +100,7 @@ export async function fetchPolicy(domain: string, options: FetchPolicyOptions): 
     if (err instanceof DnsLookupError && err.isNegativeAnswer) {
       result.findings.push(finding('policy-host-unresolvable', `${host} has no A or AAAA record (${err.kind})`));
     } else {
-      const code = err instanceof DnsLookupError && err.kind === 'timeout' ? 'dns-timeout' : 'dns-error';
+      const code = dnsFailureCode(err);
       result.findings.push(finding(code, (err as Error).message, { section: 'policy-host' }));
     }
     return done();
@@ -113,7 +116,8 @@ export async function fetchPolicy(domain: string, options: FetchPolicyOptions): 
     }
   }
 
-  const context = clientContext(options.ca ?? [], 'https');
+  const trust = options.trust ?? trustStore({ extraPem: options.ca ?? [], extraLabel: 'extra CA certificates' });
+  const context = clientContext(trust, 'https');
   const failures: string[] = [];
   let lastTlsFailure: string | undefined;
   for (let i = 0; i < candidates.length; i++) {
@@ -125,6 +129,7 @@ export async function fetchPolicy(domain: string, options: FetchPolicyOptions): 
     const attempt = await attemptFetch({
       address, host, port,
       context,
+      trustName: trust.description,
       connectDeadlineAt: Date.now() + connectBudget,
       deadlineAt,
       maxBytes: options.maxBytes ?? POLICY_MAX_BYTES,
@@ -219,6 +224,7 @@ interface AttemptParams {
   host: string;
   port: number;
   context: tls.SecureContext;
+  trustName: string;
   connectDeadlineAt: number;
   deadlineAt: number;
   maxBytes: number;
@@ -282,7 +288,7 @@ function attemptFetch(p: AttemptParams): Promise<Attempt> {
     socket.once('secureConnect', () => {
       stage = 'response';
       arm(p.deadlineAt);
-      certificate = inspectPeerCertificate(socket, p.host, p.now) ?? undefined;
+      certificate = inspectPeerCertificate(socket, p.host, p.now, p.trustName) ?? undefined;
       tlsVersion = socket.getProtocol() ?? undefined;
       const req = http.request({
         createConnection: () => socket,

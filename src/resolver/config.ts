@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { parseTrustMode, type TrustMode } from '../tls/trust.js';
 import { DEFAULT_ZONE, type ZoneConfig } from './postfix.js';
 
 export type CacheConfig =
@@ -28,6 +29,8 @@ export interface ResolverConfig {
   // --- mtasts extensions ---
   dnsServers?: string[];
   caFile?: string;
+  /** Which CAs the policy fetch trusts (src/tls/trust.ts); NODE_EXTRA_CA_CERTS and ca_file are always added. */
+  trust: TrustMode;
   httpsPort?: number;
   metrics?: { host: string; port: number };
   logLevel: string;
@@ -135,6 +138,9 @@ export function parseResolverConfig(text: string): ResolverConfig {
   const path = str(c, 'path', '');
   const mode = c.mode === undefined || c.mode === null ? undefined : num(c, 'mode', 0, '', { int: true });
   const caFile = str(c, 'ca_file', '');
+  const trustValue = str(c, 'trust', '');
+  const trust = trustValue === undefined ? 'bundled' : parseTrustMode(trustValue);
+  if (trust === null) throw new ConfigError(`trust must be bundled, system or both, got ${JSON.stringify(trustValue)}`);
   const httpsPort = c.https_port === undefined ? undefined : num(c, 'https_port', 443, '', { min: 1, int: true });
   return {
     host: str(c, 'host', '') ?? '127.0.0.1',
@@ -156,6 +162,7 @@ export function parseResolverConfig(text: string): ResolverConfig {
     zones,
     ...(dnsServers ? { dnsServers } : {}),
     ...(caFile !== undefined ? { caFile } : {}),
+    trust,
     ...(httpsPort !== undefined ? { httpsPort } : {}),
     ...(metrics ? { metrics } : {}),
     logLevel: str(c, 'log_level', '') ?? 'info',

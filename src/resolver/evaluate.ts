@@ -58,7 +58,9 @@ export function tlsResultFromProbe(p: MxProbeResult): TlsResult {
     r.inDate = !c.expired && !c.notYetValid;
     r.nameMatches = c.matchedName !== null;
   }
-  const err = p.findings.find((f) => f.severity === 'error');
+  // The untrusted-certificate finding names the trust store; prefer it when that is the failure.
+  const err = (c && !c.trusted ? p.findings.find((f) => f.code === 'smtp-cert-untrusted') : undefined)
+    ?? p.findings.find((f) => f.severity === 'error');
   if (err) r.detail = err.message;
   return r;
 }

@@ -21,7 +21,7 @@
  * "no policy" because a store went away — and writes entries changed meanwhile back once the store
  * answers again.
  */
-import { DnsClient, DnsLookupError } from '../dns/resolver.js';
+import { DnsClient, dnsFailureCode, DnsLookupError } from '../dns/resolver.js';
 import { toALabel } from '../dns/name.js';
 import { finding, type Finding } from '../findings.js';
 import { fetchPolicy, type FetchPolicyOptions } from '../mtasts/fetch.js';
@@ -380,7 +380,7 @@ export class PolicyResolver {
       if (err instanceof DnsLookupError && err.isNegativeAnswer) {
         return { kind: 'none', findings: [finding('record-missing', `no TXT record at _mta-sts.${domain}`)] };
       }
-      const code = err instanceof DnsLookupError && err.kind === 'timeout' ? 'dns-timeout' : 'dns-error';
+      const code = dnsFailureCode(err);
       return { kind: 'dns-failed', findings: [finding(code, `TXT lookup of _mta-sts.${domain}: ${(err as Error).message}`)] };
     }
     const selected = selectStsRecord(txt);
@@ -411,7 +411,9 @@ export class PolicyResolver {
       this.stats.fetchFailures++;
       this.failures.set(key, this.now());
       const codes = all.filter((f) => f.severity === 'error').map((f) => f.code);
-      this.log.warn({ domain, id: record.id, findings: codes }, 'MTA-STS policy fetch failed');
+      // An untrusted certificate's message names the trust store in use: log it with the codes.
+      const untrusted = all.find((f) => f.code === 'policy-cert-untrusted');
+      this.log.warn({ domain, id: record.id, findings: codes, ...(untrusted ? { detail: untrusted.message } : {}) }, 'MTA-STS policy fetch failed');
       return { why: `the fetch of policy id ${record.id} failed (${codes.join(', ') || 'no valid policy'})`, findings: all };
     }
     this.failures.delete(key);

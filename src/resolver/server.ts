@@ -17,6 +17,7 @@ import { RedisStore } from '../store/redis.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { CachedPolicy, PolicyStore } from '../store/types.js';
 import { splitPemCertificates } from '../tls/certificate.js';
+import { trustStore } from '../tls/trust.js';
 import type { ResolverConfig } from './config.js';
 import { NetstringDecoder, NetstringError, netstringText } from './netstring.js';
 import { domainFromKey, renderReply, type ZoneConfig } from './postfix.js';
@@ -151,6 +152,7 @@ export interface StartOptions {
 export async function startSocketmapServer(config: ResolverConfig, opts: StartOptions = {}): Promise<SocketmapServer> {
   const log = opts.logger ?? pino({ level: config.logLevel, base: { service: 'mtasts-resolver' } });
   const ca = config.caFile ? splitPemCertificates(readFileSync(config.caFile, 'utf8')) : undefined;
+  const trust = trustStore({ mode: config.trust, ...(ca ? { extraPem: ca, extraLabel: `ca_file (${config.caFile})` } : {}) });
   const store = opts.store ?? (await createStore(config, log));
   const dnsClients = new Map<number, DnsClient>();
   const dnsFor = (timeoutMs: number): DnsClient => {
@@ -165,7 +167,7 @@ export async function startSocketmapServer(config: ResolverConfig, opts: StartOp
     ...(config.dnsServers ? { dnsServers: config.dnsServers } : {}),
     ...(store ? { store } : {}),
     ...(opts.now ? { now: opts.now } : {}),
-    fetch: { ...(config.httpsPort ? { port: config.httpsPort } : {}), ...(ca ? { ca } : {}) },
+    fetch: { ...(config.httpsPort ? { port: config.httpsPort } : {}), trust },
     timeoutMs: config.defaultZone.timeout * 1000,
     graceMs: config.cacheGrace * 1000,
     fetchBackoffMs: config.fetchBackoff * 1000,
@@ -253,9 +255,13 @@ export async function startSocketmapServer(config: ResolverConfig, opts: StartOp
     let kind = 'notfound';
     try {
       const timeoutMs = zone.timeout * 1000;
-      // A valid TXT record means the MX hosts will be needed: look them up while the policy is fetched.
+      // Every lookup a reply needs starts at once, so that a silent DNS server costs one timeout,
+      // not one per lookup: with a cached policy that needs the MX hosts, the MX lookup runs beside
+      // the TXT check; otherwise a valid TXT record starts it beside the policy fetch.
+      const known = resolver.memory.peek(domain);
+      const early = known && needsMx(known, zone) ? mxCache.get(domain, timeoutMs) : undefined;
       const res = await resolver.resolve(domain, { timeoutMs, onRecord: () => void mxCache.get(domain, timeoutMs) });
-      const mx = needsMx(res.policy, zone) ? await mxCache.get(domain, timeoutMs) : null;
+      const mx = needsMx(res.policy, zone) ? await (early ?? mxCache.get(domain, timeoutMs)) : null;
       const r = res.policy && res.reason === 'cached' ? render(domain, res.policy, zone, mx) : renderReply(res, zone, mx);
       reply = r.text;
       kind = r.kind;
@@ -380,7 +386,7 @@ export async function startSocketmapServer(config: ResolverConfig, opts: StartOp
     port = a.port;
     address = `${config.host}:${port}`;
   }
-  log.info({ address, cache: config.cache.type, zones: [...config.zones.keys()] }, 'mtasts resolver listening');
+  log.info({ address, cache: config.cache.type, zones: [...config.zones.keys()], trust: trust.description, trustedCertificates: trust.certificates.length }, 'mtasts resolver listening');
 
   let metricsServer: http.Server | undefined;
   let metricsPort: number | undefined;

@@ -10,11 +10,11 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import path from 'node:path';
-import tls from 'node:tls';
 import acme from 'acme-client';
 import type { Logger } from 'pino';
 import type { CertificateConfig } from './config.js';
 import { makeHostCertificate, readHostCertificate, type HostCertificate } from './certs.js';
+import { pemCertificates, trustStore } from '../tls/trust.js';
 
 type AcmeConfig = Extract<CertificateConfig, { kind: 'acme' }>;
 
@@ -52,7 +52,7 @@ export class AcmeManager {
 
   /** Replaces the configuration (on reload); a new directory or account starts a new client. */
   updateConfig(config: AcmeConfig): void {
-    if (config.directory !== this.config.directory || config.dir !== this.config.dir || config.caFile !== this.config.caFile) {
+    if (config.directory !== this.config.directory || config.dir !== this.config.dir || config.caFile !== this.config.caFile || config.trust !== this.config.trust) {
       this.client = undefined;
     }
     this.config = config;
@@ -118,13 +118,17 @@ export class AcmeManager {
       accountKey = await acme.crypto.createPrivateEcdsaKey();
       await writeAtomic(keyFile, accountKey);
     }
-    // Every request to the CA is bounded in time and size; a private CA may be trusted explicitly.
-    const ca = this.config.caFile ? [...tls.rootCertificates, await readFile(this.config.caFile, 'utf8')] : undefined;
+    // Every request to the CA is bounded in time and size. The CA's HTTPS is checked against the
+    // trust store (bundled roots by default, plus NODE_EXTRA_CA_CERTS and a private ca_file).
+    const extra = this.config.caFile ? pemCertificates(await readFile(this.config.caFile, 'utf8')) : [];
+    const trust = trustStore({ mode: this.config.trust ?? 'bundled', extraPem: extra, extraLabel: `ca_file (${this.config.caFile ?? ''})` });
+    const ca = [...trust.certificates];
     acme.axios.defaults.timeout = ACME_TIMEOUT_MS;
     acme.axios.defaults.maxContentLength = ACME_MAX_BYTES;
     acme.axios.defaults.maxBodyLength = ACME_MAX_BYTES;
     acme.axios.defaults.maxRedirects = 0;
-    if (ca) acme.axios.defaults.httpsAgent = new https.Agent({ ca, keepAlive: false });
+    acme.axios.defaults.httpsAgent = new https.Agent({ ca, keepAlive: false });
+    this.log.debug({ trust: trust.description }, 'ACME client trust store');
     this.client = new acme.Client({ directoryUrl: this.config.directory, accountKey });
     return this.client;
   }

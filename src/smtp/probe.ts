@@ -17,15 +17,19 @@ import net from 'node:net';
 import os from 'node:os';
 import tls from 'node:tls';
 import { isNonPublicAddress } from '../dns/address-policy.js';
-import { DnsLookupError, type DnsClient } from '../dns/resolver.js';
+import { dnsFailureCode, DnsLookupError, type DnsClient } from '../dns/resolver.js';
 import { finding, type Finding } from '../findings.js';
 import { certificateFindings, clientContext, inspectPeerCertificate, type CertificateReport } from '../tls/certificate.js';
+import { trustStore, type TrustStore } from '../tls/trust.js';
 
 export interface ProbeOptions {
   dns: DnsClient;
   /** SMTP port (default 25; tests use an unprivileged port). */
   port?: number;
+  /** Extra trusted CA certificates (PEM), added to the default store; ignored when `trust` is given. */
   ca?: readonly string[];
+  /** The CAs to trust (src/tls/trust.ts); default: bundled roots + NODE_EXTRA_CA_CERTS + `ca`. */
+  trust?: TrustStore;
   /** Deadline for the whole probe, all addresses included (default 30000 ms). */
   timeoutMs?: number;
   /** Name sent with EHLO (default: this machine's host name). */
@@ -147,7 +151,7 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
     if (err instanceof DnsLookupError && err.isNegativeAnswer) {
       result.findings.push(finding('smtp-unresolvable', `MX ${host} has no A or AAAA record (${err.kind})`, extra));
     } else {
-      const code = err instanceof DnsLookupError && err.kind === 'timeout' ? 'dns-timeout' : 'dns-error';
+      const code = dnsFailureCode(err);
       result.findings.push(finding(code, (err as Error).message, { ...extra, section: 'smtp' }));
     }
     return done();
@@ -161,7 +165,8 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
     }
   }
 
-  const context = clientContext(options.ca ?? [], 'smtp');
+  const trust = options.trust ?? trustStore({ extraPem: options.ca ?? [], extraLabel: 'extra CA certificates' });
+  const context = clientContext(trust, 'smtp');
   const failures: ProbeFailure[] = [];
   for (let i = 0; i < candidates.length; i++) {
     const address = candidates[i]!;
@@ -172,6 +177,7 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
       await probeAddress(host, address, result, {
         port: options.port ?? 25,
         context,
+        trustName: trust.description,
         ehloName: options.ehloName ?? os.hostname(),
         deadlineAt: Date.now() + budget,
         now: options.now?.() ?? new Date(),
@@ -220,6 +226,7 @@ export async function probeMx(host: string, options: ProbeOptions): Promise<MxPr
 interface AddressProbeParams {
   port: number;
   context: tls.SecureContext;
+  trustName: string;
   ehloName: string;
   deadlineAt: number;
   now: Date;
@@ -294,7 +301,7 @@ async function probeAddress(host: string, address: string, result: MxProbeResult
     }));
     result.tlsVersion = secured.getProtocol() ?? undefined;
     result.cipher = secured.getCipher()?.name;
-    result.certificate = inspectPeerCertificate(secured, host, p.now) ?? undefined;
+    result.certificate = inspectPeerCertificate(secured, host, p.now, p.trustName) ?? undefined;
     if (!result.certificate) throw new ProbeFailure('handshake', `${address}: the server sent no certificate`);
     secured.on('error', () => {});
     secured.end('QUIT\r\n');

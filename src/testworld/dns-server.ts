@@ -3,6 +3,10 @@
  * behaving like a recursive resolver in front of authoritative data (RD/RA/AA set, CNAME chains
  * chased into the answer section, TC=1 over UDP when the answer does not fit so clients retry
  * over TCP). Per-name behaviours simulate dead or broken servers.
+ *
+ * With `chaseCnames: false` it behaves like an authoritative server whose CNAME targets lie in
+ * zones it does not serve: a query for an alias is answered with the CNAME record alone (RFC 1034
+ * §4.3.2 step 3a), leaving the client to ask again at the target.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -165,7 +169,7 @@ function toAnswer(owner: string, r: ZoneRecord): RR {
 }
 
 /** Resolves a question against the zone, chasing CNAMEs the way a recursive resolver does. */
-function resolve(zone: Zone, qname: string, qtype: string): Resolution | 'silent' {
+function resolve(zone: Zone, qname: string, qtype: string, chase = true): Resolution | 'silent' {
   const answers: RR[] = [];
   let owner = qname; // the first owner keeps the client's spelling (0x20 case randomization)
   let name = normalizeName(qname);
@@ -187,6 +191,7 @@ function resolve(zone: Zone, qname: string, qtype: string): Resolution | 'silent
     if (!cname) return { rcode: RCODE.NOERROR, answers }; // NODATA
     seen.add(name);
     answers.push(toAnswer(owner, cname));
+    if (!chase) return { rcode: RCODE.NOERROR, answers }; // the target is "elsewhere"
     name = normalizeName(cname.target);
     owner = name;
     // A loop or an over-long chain is what a real resolver gives up on with SERVFAIL.
@@ -200,6 +205,7 @@ function handleQuery(
   msg: Buffer,
   udp: boolean,
   count: (name: string, type: string) => void,
+  chase = true,
 ): Buffer | null {
   let q: DecodedPacket & { opcode?: string };
   try {
@@ -222,7 +228,7 @@ function handleQuery(
   else if (!question || (q.questions?.length ?? 0) !== 1) result = { rcode: RCODE.FORMERR, answers: [] };
   else {
     count(question.name, question.type);
-    result = resolve(zone, question.name, question.type);
+    result = resolve(zone, question.name, question.type, chase);
   }
   if (result === 'silent') return null;
 
@@ -253,7 +259,8 @@ function handleQuery(
 }
 
 /** Starts the server on `address` (default 127.0.0.1) and `port` (default ephemeral), UDP and TCP alike. */
-export async function startDnsServer(opts: { zone?: Zone; address?: string; port?: number } = {}): Promise<DnsServer> {
+export async function startDnsServer(opts: { zone?: Zone; address?: string; port?: number; /** Default true; false answers aliases with the CNAME alone. */ chaseCnames?: boolean } = {}): Promise<DnsServer> {
+  const chase = opts.chaseCnames ?? true;
   const zone = opts.zone ?? new Zone();
   const address = opts.address ?? '127.0.0.1';
   const family = net.isIPv6(address) ? 'udp6' : 'udp4';
@@ -296,7 +303,7 @@ export async function startDnsServer(opts: { zone?: Zone; address?: string; port
   const port = udp.address().port;
 
   udp.on('message', (msg, rinfo) => {
-    const out = handleQuery(zone, msg, true, count);
+    const out = handleQuery(zone, msg, true, count, chase);
     if (out) udp.send(out, rinfo.port, rinfo.address);
   });
   udp.on('error', () => {
@@ -319,7 +326,7 @@ export async function startDnsServer(opts: { zone?: Zone; address?: string; port
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        const out = handleQuery(zone, msg, false, count);
+        const out = handleQuery(zone, msg, false, count, chase);
         if (out && !sock.destroyed) {
           const frame = Buffer.alloc(2 + out.length);
           frame.writeUInt16BE(out.length, 0);

@@ -5,10 +5,10 @@
  * `rejectUnauthorized: false` so that every problem can be reported, not just the first; callers must
  * then refuse anything whose report is not `valid`.
  */
-import { createHash } from 'node:crypto';
-import { createSecureContext, rootCertificates, type SecureContext, type TLSSocket } from 'node:tls';
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { finding, type Finding } from '../findings.js';
 import { certificateMatchesHost, dnsNamesOf } from './identity.js';
+import { pemCertificates, trustStore, type TrustStore } from './trust.js';
 
 export interface CertificateReport {
   subject: string;
@@ -26,6 +26,8 @@ export interface CertificateReport {
   trusted: boolean;
   /** OpenSSL's verification error code, e.g. DEPTH_ZERO_SELF_SIGNED_CERT, when not trusted. */
   trustError?: string;
+  /** The trust store the chain was checked against (its description), when not trusted. */
+  trustStore?: string;
   expired: boolean;
   notYetValid: boolean;
   /** True when the certificate passes every check: trusted, in date, and matching the host. */
@@ -37,9 +39,9 @@ const DATE_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 /** Name mismatches are judged by our own DNS-ID matching, never counted against the chain. */
 const NAME_ERRORS = new Set(['ERR_TLS_CERT_ALTNAME_INVALID']);
 
-/** Trust anchors: the bundled public roots plus any extra PEM certificates the caller supplies. */
+/** Trust anchors of the default store (bundled roots + NODE_EXTRA_CA_CERTS) plus `extraPem`. */
 export function trustAnchors(extraPem: readonly string[] = []): string[] {
-  return [...rootCertificates, ...extraPem];
+  return [...trustStore({ extraPem }).certificates];
 }
 
 export type ClientProfile = 'https' | 'smtp';
@@ -47,31 +49,42 @@ export type ClientProfile = 'https' | 'smtp';
 const contexts = new Map<string, SecureContext>();
 
 /**
- * A client TLS context trusting the public roots plus `extraPem`, built once and reused: parsing the
- * ~150 roots costs tens of milliseconds, far more than a handshake on loopback.
+ * A client TLS context trusting `trust` (a store from src/tls/trust.ts, or extra PEM certificates
+ * added to the default store), built once per store and reused: parsing the ~150 roots costs tens
+ * of milliseconds, far more than a handshake on loopback.
  * The `smtp` profile also accepts TLS 1.0 and weak ciphers, so that old MX hosts can be reported
  * rather than merely failing the handshake; the certificate is still judged in full.
  */
-export function clientContext(extraPem: readonly string[] = [], profile: ClientProfile = 'https'): SecureContext {
-  const key = `${profile}:${createHash('sha256').update(extraPem.join('\n')).digest('hex')}`;
+export function clientContext(trust: TrustStore | readonly string[] = [], profile: ClientProfile = 'https'): SecureContext {
+  const store = isTrustStore(trust) ? trust : trustStore({ extraPem: trust });
+  const key = `${profile}:${store.key}`;
   let ctx = contexts.get(key);
   if (!ctx) {
+    const ca = [...store.certificates];
     ctx = profile === 'smtp'
-      ? createSecureContext({ ca: trustAnchors(extraPem), minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' })
-      : createSecureContext({ ca: trustAnchors(extraPem) });
+      ? createSecureContext({ ca, minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' })
+      : createSecureContext({ ca });
     if (contexts.size >= 32) contexts.clear(); // a handful of CA sets at most in practice
     contexts.set(key, ctx);
   }
   return ctx;
 }
 
-/** Splits a PEM file that may hold several certificates. */
-export function splitPemCertificates(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+function isTrustStore(t: TrustStore | readonly string[]): t is TrustStore {
+  return !Array.isArray(t);
 }
 
-/** Reads the peer certificate of an established TLS socket and judges it for `host`. */
-export function inspectPeerCertificate(socket: TLSSocket, host: string, now: Date = new Date()): CertificateReport | null {
+/** Splits a PEM file that may hold several certificates. */
+export function splitPemCertificates(pem: string): string[] {
+  return pemCertificates(pem);
+}
+
+/**
+ * Reads the peer certificate of an established TLS socket and judges it for `host`. `trustName`
+ * (the description of the store the context trusts) is kept in the report when the chain is not
+ * trusted, so that findings can say which store said no.
+ */
+export function inspectPeerCertificate(socket: TLSSocket, host: string, now: Date = new Date(), trustName?: string): CertificateReport | null {
   const cert = socket.getPeerX509Certificate();
   if (!cert) return null;
   const dnsNames = dnsNamesOf(cert.subjectAltName);
@@ -97,6 +110,7 @@ export function inspectPeerCertificate(socket: TLSSocket, host: string, now: Dat
     valid: trusted && !expired && !notYetValid && matchedName !== null,
   };
   if (!trusted && authError !== undefined) report.trustError = authError;
+  if (!trusted && trustName !== undefined) report.trustStore = trustName;
   return report;
 }
 
@@ -131,7 +145,8 @@ export function certificateFindings(
   }
   if (!report.trusted) {
     const why = TRUST_EXPLANATIONS[report.trustError ?? ''] ?? `verification failed (${report.trustError ?? 'unknown error'})`;
-    out.push(finding(codes.untrusted, `the ${who} certificate for ${host} is not trusted: ${why}; issuer: ${report.issuer}`, extra));
+    const by = report.trustStore !== undefined ? ` by ${report.trustStore}` : '';
+    out.push(finding(codes.untrusted, `the ${who} certificate for ${host} is not trusted${by}: ${why}; issuer: ${report.issuer}`, extra));
   }
   if (report.expired) {
     out.push(finding(codes.expired, `the ${who} certificate for ${host} expired on ${report.validTo}`, extra));
