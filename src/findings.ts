@@ -15,7 +15,7 @@
 export type Severity = 'error' | 'warning' | 'info';
 
 /** Which part of a deployment a finding is about; `check` groups its report by these. */
-export type Section = 'input' | 'record' | 'policy-host' | 'policy' | 'mx' | 'smtp' | 'tlsrpt' | 'consistency';
+export type Section = 'input' | 'record' | 'policy-host' | 'policy' | 'mx' | 'smtp' | 'tlsrpt' | 'consistency' | 'report';
 
 export interface Finding {
   code: FindingCode;
@@ -30,6 +30,8 @@ export interface Finding {
   column?: number;
   /** The MX host a finding is about (sections `mx` and `smtp`). */
   host?: string;
+  /** On a `findings-truncated` finding only: the code whose further findings were left out, and how many. */
+  truncated?: { code: FindingCode; count: number };
 }
 
 interface FindingSpec {
@@ -59,12 +61,18 @@ export const FINDINGS = {
     'Publish public addresses for the host; non-public targets are refused to keep the service from being used to probe internal networks.'),
   'internal-error': spec('error', 'input', 'mtasts hit an unexpected error while checking.',
     'Report this as a bug with the command line that produced it.'),
+  'findings-truncated': spec('info', 'input', 'More findings of one code than are worth listing: the first 20 are listed, this one counts the rest. Its severity is the highest among those not listed, and its section is theirs.',
+    'Fix the listed findings of that code; the same fix usually clears the rest. Run again to see what remains.'),
 
   // --- _mta-sts TXT record -----------------------------------------------------------------
   'dns-timeout': spec('error', 'record', 'The DNS server did not answer in time.',
     'Check that the domain\'s authoritative servers answer over UDP and TCP, or raise --timeout.'),
   'dns-error': spec('error', 'record', 'The DNS lookup failed (SERVFAIL, REFUSED or a broken answer).',
     'Fix the zone or its DNSSEC signatures so that the name resolves.'),
+  'dns-cname-loop': spec('error', 'record', 'Following CNAME records led back to a name already visited: the lookup can never end.',
+    'Break the loop: point the last alias at a name that holds the records (TXT, MX, A/AAAA) itself.', 'RFC 1034 §3.6.2'),
+  'dns-cname-too-deep': spec('error', 'record', 'A lookup went through more than 8 CNAME records in a row; mtasts (like most resolvers) gives up.',
+    'Shorten the chain: point the alias (nearly) straight at the name that holds the records.', 'RFC 1034 §3.6.2'),
   'record-missing': spec('error', 'record', 'No TXT record starting with "v=STSv1;" at _mta-sts.<domain>: senders see no MTA-STS policy.',
     'Publish a TXT record such as `_mta-sts.example.com. TXT "v=STSv1; id=20240101T000000"`.', 'RFC 8461 §3.1'),
   'record-multiple': spec('error', 'record', 'More than one TXT record starts with "v=STSv1;": senders must then ignore MTA-STS entirely.',
@@ -208,6 +216,18 @@ export const FINDINGS = {
   'policy-changed-same-id': spec('error', 'consistency', 'The policy text changed but the TXT id did not: senders that cached the old policy keep using it.',
     'Change the id in the _mta-sts TXT record every time the policy changes.', 'RFC 8461 §3.1'),
 
+  // --- monitor: drift over time (events of `mtasts monitor`, docs/monitor.md) ---------------------
+  'policy-id-changed': spec('info', 'consistency', 'Notice: the _mta-sts TXT id changed since the previous check, so senders will fetch the policy again.',
+    'Nothing to do if you published a new policy; otherwise find out who changed the record.', 'RFC 8461 §3.1'),
+  'mode-changed': spec('info', 'consistency', 'Notice: the policy mode changed since the previous check.',
+    'Nothing to do if the change was planned (see `mtasts advise` before moving to enforce).', 'RFC 8461 §5'),
+  'mx-changed': spec('info', 'consistency', 'Notice: the set of MX hosts in DNS changed since the previous check.',
+    'Make sure the policy\'s mx patterns cover every new MX host before senders meet it.', 'RFC 8461 §4.1'),
+  'cache-expiry': spec('warning', 'consistency', 'Notice: an enforce policy was weakened or withdrawn (mode lowered, mx patterns changed, record removed); senders that cached it keep applying it until its max_age runs out.',
+    'Keep the old MX hosts working (with valid certificates) until the time given; to withdraw MTA-STS, publish mode none for at least the old max_age before removing the record.', 'RFC 8461 §5.1, §8.3'),
+  'tlsrpt-failures': spec('warning', 'tlsrpt', 'Stored TLS-RPT reports for the last complete UTC day show failed sessions above the configured rate, or, in enforce, any policy-fetch or certificate failure.',
+    'Look at the failing MX hosts and result types (`mtasts reports summary`) and fix them before senders stop delivering.', 'RFC 8460 §4.3'),
+
   // --- serve: configuration and certificates (reported by `mtasts serve` / `records`) --------------
   'config-invalid': spec('error', 'input', 'The `mtasts serve` configuration file has an error (YAML syntax, an unknown key, or a policy that senders would reject); a running server keeps its previous configuration.',
     'Fix the line named in the message; `mtasts serve --config FILE --check-config` validates without starting.'),
@@ -215,6 +235,101 @@ export const FINDINGS = {
     'Put <host>.crt and <host>.key (or <host>.pem) for mta-sts.<domain> in certificates.dir, or use certificates.acme.', 'RFC 8461 §3.3'),
   'acme-order-failed': spec('error', 'policy-host', 'An ACME certificate order for a policy host failed; it is retried at the next check.',
     'Check that mta-sts.<domain> resolves to this server and that port 80 (listen.http) is reachable from the CA.', 'RFC 8555 §8.3'),
+  // --- TLS-RPT reports: rejects (error) and leniencies (warning/info) of `mtasts reports import` ----
+  'report-too-large': spec('error', 'report', 'A report is larger than the intake limit, compressed or after decompression (a decompression bomb is refused as soon as the limit is passed).',
+    'Nothing to fix on your side if the sender is unknown; otherwise raise the limit only if real reports are this big.', 'RFC 8460 §5.4'),
+  'report-format-unknown': spec('error', 'report', 'The input is neither JSON, gzip nor zip (recognised by content, not by the file name).',
+    'Give a TLS-RPT report as .json, .json.gz or .zip, or a mail message holding one.', 'RFC 8460 §5.3'),
+  'report-gzip-invalid': spec('error', 'report', 'The gzip data is corrupt or truncated.',
+    'Ask the sender for the report again; the file cannot be read.', 'RFC 8460 §5.3'),
+  'report-zip-invalid': spec('error', 'report', 'The zip archive is corrupt, encrypted, holds too many entries, or holds no report.',
+    'Give the report JSON (or its gzip) instead of the archive.'),
+  'report-not-json': spec('error', 'report', 'The report is empty or not valid JSON (or not UTF-8 text).',
+    'The sender produced a broken report; nothing can be read from it.', 'RFC 8460 §4.4'),
+  'report-too-deep': spec('error', 'report', 'The report JSON nests deeper than the intake limit (a report needs 5 levels).',
+    'Nothing to fix: a real report never nests this deep.'),
+  'report-too-many-elements': spec('error', 'report', 'The report JSON holds more values than the intake limit.',
+    'Nothing to fix unless real reports from this sender are this big; then raise the limit.'),
+  'report-not-object': spec('error', 'report', 'The top level of the report is not a JSON object.',
+    'The sender produced something that is not a TLS-RPT report.', 'RFC 8460 §4.4'),
+  'report-id-missing': spec('error', 'report', 'The report has no organization-name or report-id, so it cannot be told apart from other reports.',
+    'The sender must fill in both; a report without them cannot be deduplicated.', 'RFC 8460 §4.4'),
+  'report-date-invalid': spec('error', 'report', 'The date-range is missing, unreadable, or ends before it starts.',
+    'The sender must give start-datetime and end-datetime as RFC 3339 date-times.', 'RFC 8460 §4.4'),
+  'report-policies-missing': spec('error', 'report', 'The report has no policies, or an empty policies array.',
+    'A report must describe at least one policy applied; this one says nothing.', 'RFC 8460 §4.4'),
+  'report-count-invalid': spec('error', 'report', 'A session count is missing, negative or not an integer.',
+    'The sender must give every summary total and failed-session-count as a non-negative integer.', 'RFC 8460 §4.4'),
+  'report-policy-type-unknown': spec('error', 'report', 'A policy-type is not sts, tlsa or no-policy-found.',
+    'The sender must use a registered policy type.', 'RFC 8460 §4.4'),
+  'report-structure-invalid': spec('error', 'report', 'A policy or failure detail is not a JSON object, or failure-details is not an array.',
+    'The sender produced a malformed report.', 'RFC 8460 §4.4'),
+  'report-source-unreadable': spec('error', 'report', 'A path given to `mtasts reports import` does not exist or cannot be read.',
+    'Check the path and its permissions.'),
+  'report-source-empty': spec('error', 'report', 'A folder, Maildir or standard input given to `mtasts reports import` holds nothing to import.',
+    'Point the import at the files or messages that hold the reports.'),
+  'report-date-no-timezone': spec('info', 'report', 'The date-range has no timezone; it was read as UTC.',
+    'Nothing to do; tell the sender that RFC 3339 date-times need a "Z" or an offset.', 'RFC 8460 §4.4'),
+  'report-period-end-midnight': spec('info', 'report', 'The period ends at the next midnight instead of 23:59:59; the report is counted on the day it starts.',
+    'Nothing to do; both forms are read the same way.', 'RFC 8460 §4.4'),
+  'report-contact-null': spec('info', 'report', 'contact-info is null instead of a string or absent.',
+    'Nothing to do; the report has no contact to reach.', 'RFC 8460 §4.4'),
+  'report-policy-domain-missing': spec('warning', 'report', 'A policy has no policy-domain; the report is shown under the domain the intake knew (mail TLS-Report-Domain) or under none.',
+    'Nothing to do; tell the sender that policy-domain is required.', 'RFC 8460 §4.4'),
+  'report-policy-string-missing': spec('info', 'report', 'An sts or tlsa policy has no policy-string (or one that is not an array of strings).',
+    'Nothing to do; you cannot see from the report which version of your policy the sender applied.', 'RFC 8460 §4.4'),
+  'report-policy-string-not-array': spec('info', 'report', 'policy-string is one string instead of an array of strings; it was kept as one line.',
+    'Nothing to do; tell the sender that policy-string is an array.', 'RFC 8460 §4.4'),
+  'report-tlsa-policy-string-encoded': spec('info', 'report', 'A TLSA policy-string is JSON text inside a one-element array; it was decoded into the TLSA records.',
+    'Nothing to do; this sender double-encodes TLSA records.', 'RFC 8460 §4.4'),
+  'report-mx-host-missing': spec('info', 'report', 'An sts policy has no mx-host (or one that is neither a string nor an array).',
+    'Nothing to do; the MX patterns of your policy are not repeated in this report.', 'RFC 8460 §4.4'),
+  'report-mx-host-string': spec('info', 'report', 'mx-host is a string, as in RFC 8460 as first published, instead of an array (Errata 6241); it was read as a one-element array.',
+    'Nothing to do.', 'RFC 8460 §4.4'),
+  'report-failure-details-missing': spec('warning', 'report', 'A policy counts failed sessions but gives no failure-details, so the failures cannot be broken down by result type.',
+    'Nothing to do; look at the totals, and at reports from other senders for the cause.', 'RFC 8460 §4.4'),
+  'report-sending-ip-missing': spec('info', 'report', 'A failure detail has no sending-mta-ip.',
+    'Nothing to do; the sending host is unknown for these sessions.', 'RFC 8460 §4.4'),
+  'report-receiving-mx-missing': spec('info', 'report', 'A failure detail names neither receiving-mx-hostname nor receiving-ip.',
+    'Nothing to do; the MX host the failure was about is unknown.', 'RFC 8460 §4.4'),
+  'report-result-type-missing': spec('warning', 'report', 'A failure detail has no result-type; its sessions are counted under "unknown".',
+    'Nothing to do; tell the sender that result-type is required.', 'RFC 8460 §4.4'),
+  'report-result-type-unregistered': spec('info', 'report', 'A failure detail has a result-type that is not registered; it was kept as sent, not renamed or dropped.',
+    'Look up the sender\'s meaning of the result type.', 'RFC 8460 §4.3'),
+  'report-total-mismatch': spec('warning', 'report', 'A policy\'s total-failure-session-count disagrees with the sum of its failed-session-count values; both were kept as sent.',
+    'Nothing to do; summaries use the totals, result types use the details.', 'RFC 8460 §4.4'),
+  // --- TLS-RPT mail intake (.eml, mbox, Maildir, IMAP) ----------------------------------------------
+  'mail-no-report': spec('error', 'report', 'A mail message holds no TLS-RPT report: no application/tlsrpt+gzip or +json part, no gzip, zip or JSON attachment, and no JSON body. The message is left unmarked (Maildir, IMAP).',
+    'Nothing to do if the message is not a report (mail to the rua address that is not a report); otherwise look at the message: a report part may use an unusual media type.', 'RFC 8460 §5.3'),
+  'mail-too-large': spec('error', 'report', 'A mail message is larger than the intake limit and was not read.',
+    'Nothing to do for unknown senders; real report messages are far smaller. The limit follows the report size limit.', 'RFC 8460 §5.3'),
+  'mail-malformed': spec('error', 'report', 'A mail message cannot be parsed as MIME.',
+    'The message is broken; ask the sender for the report again.', 'RFC 8460 §5.3'),
+  'mail-timeout': spec('error', 'report', 'Parsing a mail message took longer than the deadline and was abandoned.',
+    'Nothing to do; a real report message parses in milliseconds.'),
+  'imap-connect': spec('error', 'report', 'The IMAP server could not be reached, its certificate was not trusted, STARTTLS was not offered, or the login failed; nothing was imported.',
+    'Check host, port, TLS settings (secure, starttls, ca) and the credentials.', 'RFC 9051 §6.2'),
+  'imap-mailbox': spec('error', 'report', 'The IMAP mailbox to poll does not exist or cannot be opened.',
+    'Check the mailbox name (case and hierarchy separator matter).', 'RFC 9051 §6.3.2'),
+  'imap-command': spec('error', 'report', 'An IMAP command failed or timed out during a poll; messages already imported were marked, the rest are polled again next time.',
+    'Check the server\'s logs; the next poll resumes where this one stopped.'),
+  // --- TLS-RPT HTTPS endpoint (`mtasts reports receive`, `serve` reports:) -----------------------------
+  'receive-media-type': spec('error', 'report', 'A report POST had a content type other than application/tlsrpt+json or application/tlsrpt+gzip; answered 415.',
+    'Reporters must send one of the two registered media types.', 'RFC 8460 §5.4'),
+  'receive-content-encoding': spec('error', 'report', 'A report POST used a content coding other than gzip or none; answered 415.',
+    'Send the report uncompressed or as application/tlsrpt+gzip.', 'RFC 8460 §5.4'),
+  'receive-method': spec('error', 'report', 'A request to the report path used a method other than POST; answered 405.',
+    'Reports are submitted with POST.', 'RFC 8460 §5.4'),
+  'receive-timeout': spec('error', 'report', 'A report POST body did not arrive within the deadline; answered 408 and the connection was closed.',
+    'Nothing to do for a slow or hostile client; a reporter retries.', 'RFC 8460 §5.4'),
+  'receive-aborted': spec('error', 'report', 'The client closed the connection before the report body was complete; nothing was stored.',
+    'Nothing to do; a reporter retries.'),
+  'receive-busy': spec('warning', 'report', 'Too many reports were being stored at once; answered 503 with Retry-After.',
+    'Nothing to do for a burst; if it persists, check the database speed.', 'RFC 8460 §5.4'),
+  'receive-store-unavailable': spec('error', 'report', 'The report database could not store a posted report; answered 503 so that the reporter retries.',
+    'Check that the database (SQLite file or PostgreSQL) is reachable and writable.', 'RFC 8460 §5.4'),
+  'receive-not-found': spec('info', 'report', 'A request to the standalone report endpoint was for a path other than the report path; answered 404.',
+    'Publish the endpoint\'s full URL, path included, in the rua= of the _smtp._tls record.', 'RFC 8460 §3'),
 } as const satisfies Record<string, FindingSpec>;
 
 export type FindingCode = keyof typeof FINDINGS;
@@ -232,7 +347,10 @@ export interface FindingExtra {
 /** Builds a finding: `detail` says what exactly is wrong; the registry adds how to fix it. */
 export function finding(code: FindingCode, detail: string, extra: FindingExtra = {}): Finding {
   const s: FindingSpec = FINDINGS[code];
-  const detailText = detail.replace(/[.\s]+$/, '');
+  // A loop, not /[.\s]+$/: that regex backtracks quadratically on a long run of dots or spaces.
+  let end = detail.length;
+  while (end > 0 && /[.\s]/.test(detail[end - 1] ?? '')) end--;
+  const detailText = detail.slice(0, end);
   const f: Finding = {
     code,
     severity: extra.severity ?? s.severity,
@@ -257,4 +375,106 @@ export function verdictOf(findings: readonly Finding[]): Verdict {
 
 export function hasErrors(findings: readonly Finding[]): boolean {
   return findings.some((f) => f.severity === 'error');
+}
+
+/** How many findings of one code are listed before the rest are counted in one `findings-truncated`. */
+export const FINDINGS_PER_CODE = 20;
+
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 };
+
+interface Dropped { code: FindingCode; count: number; severity: Severity; section: Section; firstLine?: number; lastLine?: number }
+
+/**
+ * Collects findings with a bound whatever the input: of each code, the first `limit` are kept, and
+ * the rest only counted, into one `findings-truncated` finding at the place of the first one left
+ * out, with their count, their highest severity (so `verdictOf` and `hasErrors` answer as for the
+ * full list) and their section. A dropped finding is forgotten at once, so memory stays bounded
+ * and time linear. Pushing a `findings-truncated` finding (from a list capped earlier) adds its
+ * count instead of capping the summaries.
+ *
+ * @example
+ * ```ts
+ * const list = new FindingList();
+ * for (const line of lines) list.push(finding('policy-syntax', `line ${line} ...`));
+ * list.toArray(); // at most 20 policy-syntax findings, then one findings-truncated
+ * ```
+ */
+export class FindingList {
+  private readonly items: (Finding | Dropped)[] = [];
+  private readonly kept = new Map<FindingCode, number>();
+  private readonly dropped = new Map<FindingCode, Dropped>();
+  private worst = -1;
+
+  constructor(readonly limit = FINDINGS_PER_CODE) {}
+
+  push(f: Finding): void {
+    if (SEVERITY_RANK[f.severity] > this.worst) this.worst = SEVERITY_RANK[f.severity];
+    if (f.code === 'findings-truncated' && f.truncated !== undefined) {
+      this.drop(f, f.truncated.code, f.truncated.count);
+      return;
+    }
+    const n = (this.kept.get(f.code) ?? 0) + 1;
+    if (n <= this.limit) {
+      this.kept.set(f.code, n);
+      this.items.push(f);
+    } else {
+      this.drop(f, f.code, 1);
+    }
+  }
+
+  /** True when some finding pushed, listed or not, is an error. */
+  hasErrors(): boolean {
+    return this.worst === SEVERITY_RANK.error;
+  }
+
+  /** Whether anything was left out. */
+  get truncated(): boolean {
+    return this.dropped.size > 0;
+  }
+
+  toArray(): Finding[] {
+    return this.items.map((item) => ('message' in item ? item : this.summary(item)));
+  }
+
+  private drop(f: Finding, code: FindingCode, count: number): void {
+    let d = this.dropped.get(code);
+    if (d === undefined) {
+      d = { code, count: 0, severity: f.severity, section: f.section };
+      this.dropped.set(code, d);
+      this.items.push(d);
+    }
+    d.count += count;
+    if (SEVERITY_RANK[f.severity] > SEVERITY_RANK[d.severity]) d.severity = f.severity;
+    if (f.line !== undefined) {
+      d.firstLine = Math.min(d.firstLine ?? f.line, f.line);
+      d.lastLine = Math.max(d.lastLine ?? f.line, f.line);
+    }
+  }
+
+  private summary(d: Dropped): Finding {
+    const lines = d.firstLine === undefined || d.lastLine === undefined ? ''
+      : d.firstLine === d.lastLine ? ` (on line ${d.firstLine})` : ` (on lines ${d.firstLine} to ${d.lastLine})`;
+    const f = finding('findings-truncated',
+      `${d.count} more "${d.code}" finding${d.count === 1 ? ' is' : 's are'} not listed${lines}; only the first ${this.kept.get(d.code) ?? 0} are`,
+      { severity: d.severity, section: d.section });
+    f.truncated = { code: d.code, count: d.count };
+    return f;
+  }
+}
+
+/**
+ * Bounds a list of findings with {@link FindingList}: at most `limit` of each code, then one
+ * `findings-truncated` with the count of the rest. Returns the input array itself when nothing is
+ * left out.
+ *
+ * @example
+ * ```ts
+ * const capped = capFindings(report.findings);
+ * capped.find((f) => f.code === 'findings-truncated')?.truncated; // { code: 'mx-not-covered', count: 480 }
+ * ```
+ */
+export function capFindings(findings: readonly Finding[], limit = FINDINGS_PER_CODE): Finding[] {
+  const list = new FindingList(limit);
+  for (const f of findings) list.push(f);
+  return list.truncated ? list.toArray() : (findings as Finding[]);
 }

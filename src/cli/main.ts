@@ -2,14 +2,7 @@
  * `mtasts <command>`: a thin layer over the library. Exit status: 0 success, 1 a finding of severity
  * error (or "does not match"), 2 a usage error.
  */
-import { runCheck } from './check.js';
-import { runDemo } from './demo.js';
-import { runInit } from './init.js';
-import { runRecords } from './records.js';
-import { runServe } from './serve.js';
-import { runLint, runMatch } from './lint.js';
-import { runResolver } from './resolver.js';
-import { runResolve } from './resolve.js';
+// Commands are imported when run: `check` must not pay for loading the daemons' modules at start.
 import { UsageError, type Io } from './io.js';
 
 const USAGE = `mtasts — MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) toolkit
@@ -17,16 +10,25 @@ const USAGE = `mtasts — MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) toolkit
 Usage:
   mtasts check DOMAIN... [--file FILE] [--json] [--dns HOST[:PORT]] [--ca-file FILE]
                          [--timeout SECONDS] [--no-smtp] [--concurrency N] [--state FILE]
+                         [--trust bundled|system|both] [--workers N|auto]
   mtasts lint FILE|-     [--json]          lint a policy file (- reads standard input)
   mtasts lint --record TEXT [--json]       lint an _mta-sts TXT record
   mtasts lint --tlsrpt TEXT [--json]       lint an _smtp._tls TXT record
   mtasts match FILE HOST                   does the policy's mx list accept HOST?
-  mtasts demo [--json] [--keep]            check a sandbox of example domains on loopback
+  mtasts demo [--json] [--keep] [--dashboard]  check a sandbox of example domains on loopback (--dashboard: browse it)
   mtasts init DOMAIN [--json] [--dns HOST[:PORT]] [--tlsrpt URI]   propose a policy from the MX records
   mtasts records --config FILE [DOMAIN...] [--json] [--ttl N]     DNS records for the served domains
   mtasts serve --config FILE [--check-config]                     serve the policies over HTTPS
   mtasts resolver [--config FILE] [--log-level LEVEL]            Postfix socketmap MTA-STS policy server
   mtasts resolve DOMAIN [--json] [--dns HOST[:PORT]] [--no-smtp]  the policy and per-MX decision for DOMAIN
+  mtasts reports import [--db DB] [--json] [--dns HOST[:PORT]] PATH...   store TLS-RPT reports (files, mail, -)
+  mtasts reports summary [--db DB] [--domain D]... [--since DATE] [--until DATE] [--include-unverified] [--json]
+  mtasts reports list [--db DB] [--json]                         one line per stored report
+  mtasts reports receive --listen HOST:PORT [--path /tlsrpt] [--cert FILE --key FILE] [--db DB]
+  mtasts dashboard [--db DB] [--listen HOST:PORT] [--token T]      read-only web dashboard (reports, monitor)
+  mtasts monitor --config FILE [--once] [--json]                  watch domains over time: history, events, alerts
+  mtasts monitor events|status (--config FILE | --db DB) [--json] the monitor's events and portfolio status
+  mtasts advise DOMAIN [--config FILE | --db DB] [--json]        rollout advice: testing -> enforce -> max_age
   mtasts help | --help | --version
 
 Exit status: 0 no errors, 1 errors found (or no match), 2 usage error.
@@ -37,23 +39,31 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   try {
     switch (command) {
       case 'check':
-        return await runCheck(rest, io);
+        return await (await import('./check.js')).runCheck(rest, io);
       case 'lint':
-        return await runLint(rest, io);
+        return await (await import('./lint.js')).runLint(rest, io);
       case 'match':
-        return await runMatch(rest, io);
+        return await (await import('./lint.js')).runMatch(rest, io);
       case 'demo':
-        return await runDemo(rest, io);
+        return await (await import('./demo.js')).runDemo(rest, io);
       case 'init':
-        return await runInit(rest, io);
+        return await (await import('./init.js')).runInit(rest, io);
       case 'records':
-        return await runRecords(rest, io);
+        return await (await import('./records.js')).runRecords(rest, io);
       case 'serve':
-        return await runServe(rest, io);
+        return await (await import('./serve.js')).runServe(rest, io);
       case 'resolver':
-        return await runResolver(rest, io);
+        return await (await import('./resolver.js')).runResolver(rest, io);
       case 'resolve':
-        return await runResolve(rest, io);
+        return await (await import('./resolve.js')).runResolve(rest, io);
+      case 'dashboard':
+        return await (await import('./dashboard.js')).runDashboard(rest, io);
+      case 'monitor':
+        return await (await import('./monitor.js')).runMonitor(rest, io);
+      case 'reports':
+        return await (await import('./reports.js')).runReports(rest, io);
+      case 'advise':
+        return await (await import('./advise.js')).runAdvise(rest, io);
       case undefined:
       case 'help':
       case '--help':
