@@ -13,10 +13,11 @@ import { usage, positiveNumber, type Io } from './io.js';
 export async function runDemo(args: string[], io: Io): Promise<number> {
   const { values } = usage(() => parseArgs({
     args,
-    options: { json: { type: 'boolean' }, keep: { type: 'boolean' }, timeout: { type: 'string' } },
+    options: { json: { type: 'boolean' }, keep: { type: 'boolean' }, timeout: { type: 'string' }, dashboard: { type: 'boolean' }, listen: { type: 'string' } },
     strict: true,
   }));
   const timeoutMs = positiveNumber('--timeout', values.timeout, 3) * 1000;
+  if (values.dashboard) return (await import('./demo-dashboard.js')).runDemoDashboard(io, { timeoutMs, listen: values.listen ?? '127.0.0.1:0' });
   const p = Painter.for(io.stdout);
   if (!values.json) io.out(p.paint('bold', `Starting a sandbox of ${SCENARIOS.length} example domains on loopback…\n`));
   const world = await createWorld({ domains: SCENARIOS.map((s) => s.spec) });
