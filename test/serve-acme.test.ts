@@ -3,11 +3,12 @@
  * obtained through HTTP-01 on our http listener, served by SNI, and renewed when they run short.
  * pebble resolves names through the test world's DNS and validates on our http listener's port.
  *
- * Skipped when the pebble binary is absent, except in CI (CI=true), where that is a failure.
+ * Skipped (one line, listed at the end of `npm test`) when pebble or openssl is absent, except under
+ * CI=true, where that is a failure (test/prereq.ts).
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,11 +17,11 @@ import { PolicyServer } from '../src/serve/server.js';
 import { createWorld, type World } from '../src/testworld/index.js';
 import { captureLogger, h2Request, httpsRequest, tempDir } from './serve-helpers.js';
 import { freePort } from '../src/testworld/ports.js';
+import { commandMissing, findCommand, skipUnless } from './prereq.js';
 
-const PEBBLE = ['/usr/bin/pebble', '/usr/local/bin/pebble'].find((p) => existsSync(p))
-  ?? (() => { try { return execFileSync('which', ['pebble'], { encoding: 'utf8' }).trim() || undefined; } catch { return undefined; } })();
-const inCI = process.env.CI === 'true';
-const skip = PEBBLE === undefined && !inCI ? 'pebble (Debian package "pebble", the ACME test server) is not installed: apt-get install -y pebble' : false;
+const PEBBLE = findCommand('pebble');
+// One line; under CI=true a missing pebble or openssl fails (skipUnless adds a failing test).
+const skip = skipUnless(commandMissing('pebble', 'sudo apt-get install pebble'), commandMissing('openssl', 'sudo apt-get install openssl'));
 
 
 function get(url: string, ca: string): Promise<string> {
@@ -54,7 +55,7 @@ describe('ACME certificates from pebble', { skip }, () => {
   const VALIDITY_S = 40;
 
   before(async () => {
-    if (PEBBLE === undefined) throw new Error('CI=true but the pebble binary is missing: install the Debian package "pebble" in .ci/run');
+    if (PEBBLE === undefined) throw new Error('pebble is not installed');
     world = await createWorld();
     for (const d of ['acme-a.test', 'acme-b.test']) {
       world.dns.zone.set(`mta-sts.${d}`, [{ type: 'A', address: '127.0.0.1' }]);

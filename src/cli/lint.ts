@@ -1,9 +1,9 @@
 /** `mtasts lint` and `mtasts match`: see docs/cli.md. */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { finding, hasErrors, type Finding } from '../findings.js';
+import { capFindings, hasErrors, type Finding } from '../findings.js';
 import { matchingPattern } from '../mtasts/mx.js';
-import { parsePolicy, POLICY_MAX_BYTES, type Policy } from '../mtasts/policy.js';
+import { parsePolicy, type Policy } from '../mtasts/policy.js';
 import { parseStsRecord } from '../mtasts/record.js';
 import { parseTlsRptRecord } from '../tlsrpt/record.js';
 import { formatFinding, Painter } from './format.js';
@@ -47,19 +47,15 @@ export async function runLint(args: string[], io: Io): Promise<number> {
   }
 
   const path = positionals[0]!;
-  const bytes = await readInput(path, io);
-  const { policy: parsed, findings } = parsePolicy(bytes);
-  let policy = parsed;
-  if (bytes.length > POLICY_MAX_BYTES) {
-    // RFC 8461 §3.3: senders stop reading a policy body at their size limit.
-    findings.unshift(finding('policy-too-large', `${path} is ${bytes.length} bytes, more than ${POLICY_MAX_BYTES}`));
-    policy = null;
-  }
+  // RFC 8461 §3.3: parsePolicy reads only the first 64 KiB, as senders do, and reports
+  // policy-too-large for a longer file (which makes it invalid).
+  const { policy, findings } = parsePolicy(await readInput(path, io));
   return report(io, Boolean(values.json), path === '-' ? 'policy' : `policy ${path}`, findings, policy && { key: 'policy', value: policyJson(policy) });
 }
 
 /** Prints a lint result (JSON or text) and returns the exit status: 0 valid, 1 invalid. */
-function report(io: Io, json: boolean, what: string, findings: Finding[], parsed: { key: string; value: object } | null): number {
+function report(io: Io, json: boolean, what: string, all: Finding[], parsed: { key: string; value: object } | null): number {
+  const findings = capFindings(all); // bounded output whatever the input
   const valid = parsed !== null && !hasErrors(findings);
   if (json) io.out(JSON.stringify({ valid, findings, ...(parsed ? { [parsed.key]: parsed.value } : {}) }));
   else printFindings(findings, io, what);

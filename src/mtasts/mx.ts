@@ -34,8 +34,31 @@ export function mxPatternMatches(pattern: string, host: string): boolean {
 
 /** Returns the first pattern in `mxPatterns` that matches `host` (as written), or null. */
 export function matchingPattern(mxPatterns: readonly string[], host: string): string | null {
-  for (const pattern of mxPatterns) {
-    if (mxPatternMatches(pattern, host)) return pattern;
-  }
-  return null;
+  return mxMatcher(mxPatterns)(host);
+}
+
+/**
+ * Indexes `mxPatterns` once for many hosts: building costs time linear in the patterns, and each
+ * lookup time linear in the host name, whatever the number of patterns. The function returns what
+ * {@link matchingPattern} returns: the first pattern (as written) that matches, or null.
+ */
+export function mxMatcher(mxPatterns: readonly string[]): (host: string) => string | null {
+  // Lower-cased name (or wildcard base) -> index of the first pattern with it.
+  const exact = new Map<string, number>();
+  const wild = new Map<string, number>();
+  mxPatterns.forEach((pattern, index) => {
+    const p = pattern.toLowerCase();
+    const [table, name] = p.startsWith('*.') ? [wild, p.slice(2)] : [exact, p];
+    if (!table.has(name) && isALabelDomain(name)) table.set(name, index);
+  });
+  return (host) => {
+    const h = toALabel(host);
+    if (h === null) return null;
+    const dot = h.indexOf('.');
+    // RFC 8461 §4.1: a wildcard covers exactly one leftmost label.
+    const a = exact.get(h);
+    const b = dot > 0 ? wild.get(h.slice(dot + 1)) : undefined;
+    const index = a === undefined ? b : b === undefined ? a : Math.min(a, b);
+    return index === undefined ? null : (mxPatterns[index] ?? null);
+  };
 }

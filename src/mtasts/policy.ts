@@ -29,7 +29,7 @@
  */
 
 import { describeDomainError, isAscii, toALabel } from '../dns/name.js';
-import { finding, type Finding, type FindingCode } from '../findings.js';
+import { finding, FindingList, type Finding, type FindingCode } from '../findings.js';
 
 export type PolicyMode = 'enforce' | 'testing' | 'none';
 
@@ -52,7 +52,17 @@ export interface Policy {
 export interface PolicyParseResult {
   /** The policy, or null when any finding has severity error. */
   policy: Policy | null;
+  /** Bounded: at most 20 of each code, then one `findings-truncated` (see `FindingList`). */
   findings: Finding[];
+}
+
+export interface PolicyParseOptions {
+  /**
+   * Read at most this many bytes (default {@link POLICY_MAX_BYTES}, what senders read): a longer
+   * input gets `policy-too-large`, and only its lines within the bound are parsed. `Infinity`
+   * parses everything.
+   */
+  maxBytes?: number;
 }
 
 /** RFC 8461 §3.2: max_age is at most 31557600 seconds (one year). */
@@ -96,10 +106,50 @@ export function describeChar(ch: string): string {
   return `"${ch}"`;
 }
 
-/** Shortens a long value for quoting in a message. */
+/** Shortens a long value for quoting in a message; looks at no more than `max` characters of it. */
 function quote(s: string, max = 60): string {
-  const chars = Array.from(s);
-  return `"${chars.length > max ? `${chars.slice(0, max).join('')}…` : s}"`;
+  if (s.length <= max) return `"${s}"`;
+  let out = '';
+  let n = 0;
+  for (const ch of s) {
+    if (n === max) return `"${out}…"`;
+    out += ch;
+    n++;
+  }
+  return `"${out}"`;
+}
+
+/**
+ * RFC 8461 §3.3: senders read at most 64 KiB of a policy. Returns the UTF-16 length of the longest
+ * prefix of `text` that ends with a line feed and is at most `maxBytes` in UTF-8 (or that ends on
+ * a character boundary, when no line feed comes first), and the UTF-8 size of the whole text; null
+ * when the whole text fits.
+ */
+function boundText(text: string, maxBytes: number): { keep: number; size: number } | null {
+  if (text.length <= maxBytes / 3) return null; // at most 3 UTF-8 bytes per UTF-16 unit
+  let bytes = 0;
+  let keep = -1;
+  let lastLf = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+    const len = c < 0x80 ? 1 : c < 0x800 ? 2 : pair ? 4 : 3;
+    if (keep === -1 && bytes + len > maxBytes) keep = lastLf !== -1 ? lastLf + 1 : i;
+    bytes += len;
+    if (pair) i++;
+    if (c === 0x0a && keep === -1) lastLf = i;
+  }
+  return keep === -1 ? null : { keep, size: bytes };
+}
+
+/** As {@link boundText}, for bytes: the length of the prefix to parse, cut after a line feed when there is one. */
+function boundBytes(b: Uint8Array, maxBytes: number): number | null {
+  if (b.length <= maxBytes) return null;
+  const lf = b.lastIndexOf(0x0a, maxBytes - 1);
+  if (lf !== -1) return lf + 1;
+  let cut = maxBytes;
+  while (cut > 0 && ((b[cut] ?? 0) & 0xc0) === 0x80) cut--; // not inside a UTF-8 sequence
+  return cut;
 }
 
 /**
@@ -172,19 +222,27 @@ export function mxPatternProblem(value: string): string | null {
       return `mx ${quote(v)} has more than one "*"; a wildcard may only be the whole leftmost label, as in "*.example.com"`;
     }
   } else if (v.includes('*')) {
-    const first = v.split('.')[0] ?? '';
+    const dot = v.indexOf('.');
+    const first = dot === -1 ? v : v.slice(0, dot);
     if (v.startsWith('**')) return `mx ${quote(v)} starts with "**"; a wildcard is a single "*." before the domain`;
     if (first.includes('*')) {
-      return `mx ${quote(v)} has the partial-label wildcard "${first}"; "*" must be the whole leftmost label, as in "*.example.com"`;
+      return `mx ${quote(v)} has the partial-label wildcard ${quote(first)}; "*" must be the whole leftmost label, as in "*.example.com"`;
     }
     return `mx ${quote(v)} has "*" in a label other than the leftmost; a wildcard may only be the whole leftmost label`;
   }
   const base = wild ? v.slice(2) : v;
   if (base.endsWith('.')) {
-    return `mx ${quote(v)} has a trailing dot; policy mx values are written without it ("${v.replace(/\.+$/, '')}")`;
+    return `mx ${quote(v)} has a trailing dot; policy mx values are written without it (${quote(withoutTrailingDots(v))})`;
   }
   const problem = describeDomainError(base);
   return problem === null ? null : `mx ${quote(v)} is not a valid domain name: ${problem}`;
+}
+
+/** `v` without its trailing dots (a loop: the regex /\.+$/ backtracks quadratically on runs of dots). */
+function withoutTrailingDots(v: string): string {
+  let end = v.length;
+  while (end > 0 && v.charCodeAt(end - 1) === 0x2e) end--;
+  return v.slice(0, end);
 }
 
 /** One line read as `name: value`; columns are 1-based, in code points. */
@@ -207,12 +265,37 @@ interface ParsedLine {
  * Every finding carries the 1-based line and column (in characters) it points at; findings about
  * a missing field point at line 1, column 1. The policy is null iff any finding is an error.
  */
-export function parsePolicy(input: string | Uint8Array): PolicyParseResult {
-  const findings: Finding[] = [];
-  const fail = (): PolicyParseResult => ({ policy: null, findings });
+export function parsePolicy(input: string | Uint8Array, options: PolicyParseOptions = {}): PolicyParseResult {
+  const findings = new FindingList();
+  const fail = (): PolicyParseResult => ({ policy: null, findings: findings.toArray() });
   const add = (code: FindingCode, detail: string, line: number, column: number): void => {
     findings.push(finding(code, detail, { line, column }));
   };
+
+  // --- size bound --------------------------------------------------------------------------
+  // RFC 8461 §3.3: senders stop reading a policy beyond their size limit (64 KiB), so a longer one
+  // is an error; the lines within the bound are still parsed, to report what else is wrong.
+  const maxBytes = options.maxBytes ?? POLICY_MAX_BYTES;
+  let tooLarge: { size: number; kept: number } | null = null;
+  if (typeof input === 'string') {
+    const cut = boundText(input, maxBytes);
+    if (cut !== null) {
+      tooLarge = { size: cut.size, kept: Buffer.byteLength(input.slice(0, cut.keep), 'utf8') };
+      input = input.slice(0, cut.keep);
+    }
+  } else {
+    const cut = boundBytes(input, maxBytes);
+    if (cut !== null) {
+      tooLarge = { size: input.length, kept: cut };
+      input = input.subarray(0, cut);
+    }
+  }
+  if (tooLarge !== null) {
+    const keptLines = typeof input === 'string' ? countLf(input) : countLfBytes(input);
+    findings.push(finding('policy-too-large',
+      `the policy is ${tooLarge.size} bytes, more than the ${maxBytes} that senders read; only the first ${tooLarge.kept} bytes (${keptLines} complete line${keptLines === 1 ? '' : 's'}) were checked`,
+      { line: keptLines + 1, column: 1 }));
+  }
 
   // --- decoding ----------------------------------------------------------------------------
   let text: string;
@@ -269,13 +352,15 @@ export function parsePolicy(input: string | Uint8Array): PolicyParseResult {
   if (pieces.length > 1 && lines[lines.length - 1] === '') lines.pop();
 
   const isBlank = (l: string): boolean => /^[ \t]*$/.test(l);
+  let lastField = lines.length - 1;
+  while (lastField >= 0 && isBlank(lines[lastField] ?? '')) lastField--;
   const parsed: ParsedLine[] = [];
   for (let idx = 0; idx < lines.length; idx++) {
     const L = lines[idx] ?? '';
     const lineNo = idx + 1;
     if (isBlank(L)) {
       const what = L === '' ? `line ${lineNo} is empty` : `line ${lineNo} contains only whitespace`;
-      if (lines.slice(idx).every(isBlank)) {
+      if (idx > lastField) {
         const n = lines.length - idx;
         add('policy-syntax', `${what}: the policy may end with only one line break, but ${n === 1 ? 'a blank line follows' : `${n} blank lines follow`} the last field`, lineNo, 1);
         break;
@@ -304,6 +389,7 @@ export function parsePolicy(input: string | Uint8Array): PolicyParseResult {
   let maxAge: number | undefined;
   let maxAgeSeen = false;
   const mx: string[] = [];
+  const mxSeen = new Set<string>();
   let mxLines = 0;
   const extensions: PolicyExtension[] = [];
 
@@ -334,10 +420,11 @@ export function parsePolicy(input: string | Uint8Array): PolicyParseResult {
         continue;
       }
       const lower = f.value.toLowerCase();
-      if (mx.includes(lower)) {
+      if (mxSeen.has(lower)) {
         add('policy-mx-duplicate', `mx ${quote(f.value)} is listed more than once`, f.line, f.valueColumn);
         continue;
       }
+      mxSeen.add(lower);
       mx.push(lower);
       continue;
     }
@@ -384,7 +471,7 @@ export function parsePolicy(input: string | Uint8Array): PolicyParseResult {
             f.line, f.valueColumn);
         } else if (v.length > 10) {
           // RFC 8461 §3.2: max_age is 1*10(DIGIT).
-          add('policy-max-age-invalid', `max_age "${v}" has ${v.length} digits; at most 10 are allowed`, f.line, f.valueColumn);
+          add('policy-max-age-invalid', `max_age ${quote(v, 20)} has ${v.length} digits; at most 10 are allowed`, f.line, f.valueColumn);
         } else {
           const n = Number(v);
           if (n > MAX_AGE_LIMIT) {
@@ -434,8 +521,20 @@ export function parsePolicy(input: string | Uint8Array): PolicyParseResult {
     if (mode === 'none') add('policy-mode-none', 'mode is "none"', modeLine.line, modeLine.valueColumn);
   }
 
-  if (findings.some((f) => f.severity === 'error') || mode === undefined || maxAge === undefined) return fail();
-  return { policy: { version: 'STSv1', mode, maxAge, mx, extensions }, findings };
+  if (findings.hasErrors() || mode === undefined || maxAge === undefined) return fail();
+  return { policy: { version: 'STSv1', mode, maxAge, mx, extensions }, findings: findings.toArray() };
+}
+
+function countLf(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf('\n'); i !== -1; i = s.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+function countLfBytes(b: Uint8Array): number {
+  let n = 0;
+  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) n++;
+  return n;
 }
 
 /**
@@ -476,7 +575,7 @@ function parseLine(
     // Something other than a name character comes before the colon.
     const between = rest.slice(nameRun.length, colon);
     if (nameRun !== '' && /^[ \t]+$/.test(between)) {
-      add('policy-syntax', `whitespace between the field name "${nameRun}" and ":"; the colon must follow the name directly`,
+      add('policy-syntax', `whitespace between the field name ${quote(nameRun)} and ":"; the colon must follow the name directly`,
         lineNo, columnOf(L, start + nameRun.length));
     } else {
       const ch = String.fromCodePoint(rest.codePointAt(nameRun.length) ?? 0);
@@ -487,12 +586,12 @@ function parseLine(
   }
   const name = nameRun;
   if (!/^[A-Za-z0-9]/.test(name)) {
-    add('policy-syntax', `the field name "${name}" must start with a letter or digit`, lineNo, columnOf(L, start));
+    add('policy-syntax', `the field name ${quote(name)} must start with a letter or digit`, lineNo, columnOf(L, start));
     return null;
   }
   if (name.length > MAX_NAME_LENGTH) {
     // RFC 8461 §3.2: sts-policy-ext-name is at most 32 characters.
-    add('policy-syntax', `the field name "${name}" is ${name.length} characters long; at most ${MAX_NAME_LENGTH} are allowed`, lineNo, columnOf(L, start));
+    add('policy-syntax', `the field name ${quote(name)} is ${name.length} characters long; at most ${MAX_NAME_LENGTH} are allowed`, lineNo, columnOf(L, start));
     return null;
   }
   // RFC 8461 §3.2: sts-policy-field-delim = ":" *WSP, and *WSP may follow the value.

@@ -22,7 +22,7 @@
  * ```
  */
 
-import { finding, type Finding } from '../findings.js';
+import { finding, FindingList, type Finding } from '../findings.js';
 
 export interface StsRecord {
   version: 'STSv1';
@@ -49,16 +49,51 @@ export interface ScanResult {
 
 const isWsp = (c: string | undefined): boolean => c === ' ' || c === '\t';
 const EXT_NAME_MAX = 32;
+/** Sticky: matches at `lastIndex` only, so no copy of the rest of the text is made per field. */
+const NAME_RUN = /[A-Za-z0-9_.-]*/y;
 
-/** 1-based column of UTF-16 offset `index` in `text`, counted in code points. */
+/** 1-based column of UTF-16 offset `index` in `text`, counted in code points. O(index): for many lookups use {@link columnMapper}. */
 export function columnAt(text: string, index: number): number {
-  return Array.from(text.slice(0, index)).length + 1;
+  return columnMapper(text)(index);
 }
 
-/** Quotes a value for a message, shortening it when long. */
-function q(s: string, max = 60): string {
-  const chars = Array.from(s);
-  return `"${chars.length > max ? `${chars.slice(0, max).join('')}…` : s}"`;
+/**
+ * Returns a function giving the 1-based column (in code points) of a UTF-16 offset in `text`, in
+ * O(1) per call after one O(n) pass, so that findings on every field of a long record cost linear
+ * time in all.
+ */
+export function columnMapper(text: string): (index: number) => number {
+  if (!/[\ud800-\udfff]/.test(text)) return (index) => Math.min(index, text.length) + 1;
+  // paired[i]: low surrogates completing a pair in text[0, i), each the second half of one column.
+  const paired = new Uint32Array(text.length + 1);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const low = (c & 0xfc00) === 0xdc00 && i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800;
+    paired[i + 1] = (paired[i] ?? 0) + (low ? 1 : 0);
+  }
+  return (index) => {
+    const i = Math.max(0, Math.min(index, text.length));
+    return i - (paired[i] ?? 0) + 1;
+  };
+}
+
+/** Quotes a value for a message, shortening it when long; looks at no more than `max` characters of it. */
+export function q(s: string, max = 60): string {
+  if (s.length <= max) return `"${s}"`;
+  let out = '';
+  let n = 0;
+  for (const ch of s) {
+    if (n === max) return `"${out}…"`;
+    out += ch;
+    n++;
+  }
+  return `"${out}"`;
+}
+
+/** Quotes the first `max` of `items` for a message, then says how many more there are. */
+export function quoteList(items: readonly string[], max = 5, width = 60): string {
+  const shown = items.slice(0, max).map((s) => q(s, width)).join(', ');
+  return items.length > max ? `${shown} and ${items.length - max} more` : shown;
 }
 
 /** Names a character for a message: `"x"`, `a space`, or `U+0009` for invisible ones. */
@@ -102,22 +137,23 @@ export function scanTagRecord(text: string, version: string, listFields: readonl
     }
     if (text[i] !== ';') {
       const what = fields.length === 0 ? `"${version}"` : `the "${fields[fields.length - 1]?.name}" field`;
-      return err(`expected ";" after ${what} but found ${q(text.slice(i))}; separate fields with ";"`, i);
+      return err(`expected ";" after ${what} but found ${q(text.slice(i, i + 100))}; separate fields with ";"`, i);
     }
     i++;
     while (isWsp(text[i])) i++;
     if (i === text.length) break; // RFC: [field-delim] at the end is allowed
     if (text[i] === ';') return err('empty field: ";" follows ";"', i);
 
-    const nameRun = /^[A-Za-z0-9_.-]*/.exec(text.slice(i))?.[0] ?? '';
+    NAME_RUN.lastIndex = i;
+    const nameRun = NAME_RUN.exec(text)?.[0] ?? '';
     const nameIndex = i;
     if (nameRun === '') {
       const ch = String.fromCodePoint(text.codePointAt(i) ?? 0);
       return err(`expected a field name but found ${charName(ch)}`, i);
     }
-    if (!/^[A-Za-z0-9]/.test(nameRun)) return err(`the field name "${nameRun}" must start with a letter or digit`, i);
+    if (!/^[A-Za-z0-9]/.test(nameRun)) return err(`the field name ${q(nameRun)} must start with a letter or digit`, i);
     if (nameRun.length > EXT_NAME_MAX) {
-      return err(`the field name "${nameRun}" is ${nameRun.length} characters long; at most ${EXT_NAME_MAX} are allowed`, i);
+      return err(`the field name ${q(nameRun)} is ${nameRun.length} characters long; at most ${EXT_NAME_MAX} are allowed`, i);
     }
     i += nameRun.length;
     if (text[i] !== '=') {
@@ -126,7 +162,8 @@ export function scanTagRecord(text: string, version: string, listFields: readonl
       if (j > i && text[j] === '=') return err(`whitespace between "${nameRun}" and "="; write "${nameRun}=" without spaces`, i);
       if (i === text.length || text[i] === ';' || isWsp(text[i])) return err(`the field "${nameRun}" has no "=" and no value`, i);
       const ch = String.fromCodePoint(text.codePointAt(i) ?? 0);
-      return err(`the field name ${q(nameRun + text.slice(i).split(/[=; \t]/)[0])} contains ${charName(ch)}; names are letters, digits, "_", "-" and "."`, i);
+      const stop = /[=; \t]/.exec(text.slice(i, i + 100));
+      return err(`the field name ${q(nameRun + text.slice(i, i + (stop?.index ?? 100)))} contains ${charName(ch)}; names are letters, digits, "_", "-" and "."`, i);
     }
     i++;
     const valueIndex = i;
@@ -150,15 +187,16 @@ export function scanTagRecord(text: string, version: string, listFields: readonl
  * The record is null when any finding is an error. Findings carry the 1-based column in `text`.
  */
 export function parseStsRecord(text: string): { record: StsRecord | null; findings: Finding[] } {
-  const findings: Finding[] = [];
+  const findings = new FindingList();
   const scan = scanTagRecord(text, 'v=STSv1');
+  const columnOf = columnMapper(text);
   let id: string | undefined;
   let idSeen: ScannedField | undefined;
   const extensions: { name: string; value: string }[] = [];
   const seen = new Map<string, ScannedField>();
 
   for (const f of scan.fields) {
-    const column = columnAt(text, f.nameIndex);
+    const column = columnOf(f.nameIndex);
     const earlier = seen.get(f.name) ?? (f.name === 'v' ? { name: 'v', value: 'STSv1', nameIndex: 0, valueIndex: 2 } : undefined);
     if (earlier !== undefined) {
       // RFC 8461 §3.1 (as for the policy in §3.2): a repeated field is ignored; the first counts.
@@ -172,15 +210,15 @@ export function parseStsRecord(text: string): { record: StsRecord | null; findin
       idSeen = f;
       // RFC 8461 §3.1: sts-id = %s"id=" 1*32(ALPHA / DIGIT).
       if (f.value === '') {
-        findings.push(finding('record-id-invalid', 'the id is empty', { column: columnAt(text, f.valueIndex) }));
+        findings.push(finding('record-id-invalid', 'the id is empty', { column: columnOf(f.valueIndex) }));
       } else if (!/^[A-Za-z0-9]+$/.test(f.value)) {
         const bad = /[^A-Za-z0-9]/.exec(f.value);
         const ch = String.fromCodePoint(bad?.[0]?.codePointAt(0) ?? 0);
         findings.push(finding('record-id-invalid', `the id ${q(f.value)} contains ${charName(ch)}`,
-          { column: columnAt(text, f.valueIndex + (bad?.index ?? 0)) }));
+          { column: columnOf(f.valueIndex + (bad?.index ?? 0)) }));
       } else if (f.value.length > 32) {
         findings.push(finding('record-id-invalid', `the id ${q(f.value)} is ${f.value.length} characters long; at most 32 are allowed`,
-          { column: columnAt(text, f.valueIndex) }));
+          { column: columnOf(f.valueIndex) }));
       } else {
         id = f.value;
       }
@@ -188,14 +226,14 @@ export function parseStsRecord(text: string): { record: StsRecord | null; findin
     }
     // RFC 8461 §3.1: sts-ext-value = 1*(%x21-3A / %x3C / %x3E-7E).
     if (f.value === '') {
-      findings.push(finding('record-syntax', `the field "${f.name}" has an empty value`, { column: columnAt(text, f.valueIndex) }));
+      findings.push(finding('record-syntax', `the field "${f.name}" has an empty value`, { column: columnOf(f.valueIndex) }));
       continue;
     }
     const bad = badExtValueChar(f.value);
     if (bad !== -1) {
       const ch = String.fromCodePoint(f.value.codePointAt(bad) ?? 0);
       findings.push(finding('record-syntax', `the value of "${f.name}" contains ${charName(ch)}, which is not allowed in a field value`,
-        { column: columnAt(text, f.valueIndex + bad) }));
+        { column: columnOf(f.valueIndex + bad) }));
       continue;
     }
     extensions.push({ name: f.name, value: f.value });
@@ -206,17 +244,17 @@ export function parseStsRecord(text: string): { record: StsRecord | null; findin
   }
 
   if (scan.error !== null) {
-    findings.push(finding('record-syntax', scan.error.detail, { column: columnAt(text, scan.error.index) }));
+    findings.push(finding('record-syntax', scan.error.detail, { column: columnOf(scan.error.index) }));
   } else if (idSeen === undefined) {
     // RFC 8461 §3.1: the id field is required.
     const variant = scan.fields.find((f) => f.name.toLowerCase() === 'id');
     findings.push(finding('record-id-missing',
       variant === undefined ? `the record ${q(text)} has no "id" field` : `the record has "${variant.name}" but no "id" field (field names are case-sensitive)`,
-      { column: columnAt(text, text.length) }));
+      { column: columnOf(text.length) }));
   }
 
-  const ok = !findings.some((f) => f.severity === 'error') && id !== undefined;
-  return { record: ok && id !== undefined ? { version: 'STSv1', id, extensions, raw: text } : null, findings };
+  const ok = !findings.hasErrors() && id !== undefined;
+  return { record: ok && id !== undefined ? { version: 'STSv1', id, extensions, raw: text } : null, findings: findings.toArray() };
 }
 
 /**
@@ -243,7 +281,7 @@ function versionHint(text: string, version: string): string {
  * discarded; if the number left is not exactly one, there is no policy.
  */
 export function selectStsRecord(txt: readonly (readonly string[])[]): { record: StsRecord | null; findings: Finding[]; candidates: string[] } {
-  const findings: Finding[] = [];
+  const findings = new FindingList();
   const texts = txt.map((strings) => strings.join(''));
   const candidates: string[] = [];
   for (const t of texts) {
@@ -257,13 +295,13 @@ export function selectStsRecord(txt: readonly (readonly string[])[]): { record: 
     findings.push(finding('record-missing', texts.length === 0
       ? 'there are no TXT records at all'
       : `none of the ${texts.length} TXT record${texts.length === 1 ? '' : 's'} begins with "v=STSv1;"`));
-    return { record: null, findings, candidates };
+    return { record: null, findings: findings.toArray(), candidates };
   }
   if (candidates.length > 1) {
-    findings.push(finding('record-multiple', `${candidates.length} TXT records begin with "v=STSv1": ${candidates.map((c) => q(c)).join(', ')}`));
-    return { record: null, findings, candidates };
+    findings.push(finding('record-multiple', `${candidates.length} TXT records begin with "v=STSv1": ${quoteList(candidates)}`));
+    return { record: null, findings: findings.toArray(), candidates };
   }
   const parsed = parseStsRecord(candidates[0] ?? '');
-  findings.push(...parsed.findings);
-  return { record: parsed.record, findings, candidates };
+  for (const f of parsed.findings) findings.push(f);
+  return { record: parsed.record, findings: findings.toArray(), candidates };
 }

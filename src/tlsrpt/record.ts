@@ -24,8 +24,8 @@
 
 import { isIP } from 'node:net';
 import { toALabel } from '../dns/name.js';
-import { finding, type Finding } from '../findings.js';
-import { badExtValueChar, charName, columnAt, scanTagRecord, type ScannedField } from '../mtasts/record.js';
+import { finding, FindingList, type Finding } from '../findings.js';
+import { badExtValueChar, charName, columnMapper, q as quoteShort, quoteList, scanTagRecord, type ScannedField } from '../mtasts/record.js';
 
 export interface TlsRptRecord {
   version: 'TLSRPTv1';
@@ -38,13 +38,11 @@ export interface TlsRptRecord {
 
 const VERSION = 'v=TLSRPTv1';
 
-function q(s: string, max = 80): string {
-  const chars = Array.from(s);
-  return `"${chars.length > max ? `${chars.slice(0, max).join('')}…` : s}"`;
-}
+const q = (s: string, max = 80): string => quoteShort(s, max);
 
-/** RFC 3986 §2: the characters a URI may contain, besides "%" HEXDIG HEXDIG. */
-const URI_CHAR = /[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=]/;
+/** RFC 3986 §2: the characters a URI may contain, besides "%" HEXDIG HEXDIG (1 = allowed, by char code). */
+const URI_CHARS = Uint8Array.from({ length: 128 }, (_, c) => (/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=]/.test(String.fromCharCode(c)) ? 1 : 0));
+const isHexDigit = (c: number): boolean => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 
 /** Is `domain` a usable mail domain: a host name or an address literal (`[192.0.2.1]`)? */
 function validMailDomain(domain: string): boolean {
@@ -68,13 +66,13 @@ export function ruaUriProblem(uri: string): string | null {
   const scheme = (m[1] ?? '').toLowerCase();
   const rest = m[2] ?? '';
   for (let i = 0; i < rest.length; i++) {
-    const ch = rest[i] ?? '';
-    if (ch === '%') {
-      if (!/^%[0-9A-Fa-f]{2}/.test(rest.slice(i, i + 3))) return `${q(uri)} has a "%" that is not followed by two hex digits`;
+    const c = rest.charCodeAt(i);
+    if (c === 0x25) { // "%"
+      if (!isHexDigit(rest.charCodeAt(i + 1)) || !isHexDigit(rest.charCodeAt(i + 2))) return `${q(uri)} has a "%" that is not followed by two hex digits`;
       i += 2;
       continue;
     }
-    if (!URI_CHAR.test(ch)) {
+    if (c >= 0x80 || URI_CHARS[c] !== 1) {
       const c = String.fromCodePoint(rest.codePointAt(i) ?? 0);
       return `${q(uri)} contains ${charName(c)}, which must be percent-encoded in a URI`;
     }
@@ -121,15 +119,16 @@ export function ruaUriProblem(uri: string): string | null {
  * The record is null when any finding is an error. Findings carry the 1-based column in `text`.
  */
 export function parseTlsRptRecord(text: string): { record: TlsRptRecord | null; findings: Finding[] } {
-  const findings: Finding[] = [];
+  const findings = new FindingList();
   const scan = scanTagRecord(text, VERSION, ['rua']);
+  const columnOf = columnMapper(text);
   let rua: string[] | undefined;
   let ruaSeen = false;
   const extensions: { name: string; value: string }[] = [];
   const seen = new Map<string, ScannedField>();
 
   for (const f of scan.fields) {
-    const column = columnAt(text, f.nameIndex);
+    const column = columnOf(f.nameIndex);
     const earlier = seen.get(f.name) ?? (f.name === 'v' ? { name: 'v', value: 'TLSRPTv1', nameIndex: 0, valueIndex: 2 } : undefined);
     if (earlier !== undefined) {
       // RFC 8460 §3 does not define repeated fields; like MTA-STS, use the first and warn.
@@ -142,7 +141,7 @@ export function parseTlsRptRecord(text: string): { record: TlsRptRecord | null; 
     if (f.name === 'rua') {
       ruaSeen = true;
       if (f.value === '') {
-        findings.push(finding('tlsrpt-rua-invalid', 'rua is empty', { column: columnAt(text, f.valueIndex) }));
+        findings.push(finding('tlsrpt-rua-invalid', 'rua is empty', { column: columnOf(f.valueIndex) }));
         continue;
       }
       // RFC 8460 §3: tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri); "," inside a URI must be encoded.
@@ -154,7 +153,7 @@ export function parseTlsRptRecord(text: string): { record: TlsRptRecord | null; 
         const uri = part.trim();
         const problem = ruaUriProblem(uri);
         if (problem !== null) {
-          findings.push(finding('tlsrpt-rua-invalid', problem, { column: columnAt(text, offset + lead) }));
+          findings.push(finding('tlsrpt-rua-invalid', problem, { column: columnOf(offset + lead) }));
           ok = false;
         } else {
           uris.push(uri);
@@ -166,14 +165,14 @@ export function parseTlsRptRecord(text: string): { record: TlsRptRecord | null; 
     }
     // RFC 8460 §3: tlsrpt-ext-value = 1*(%x21-3A / %x3C / %x3E-7E).
     if (f.value === '') {
-      findings.push(finding('tlsrpt-syntax', `the field "${f.name}" has an empty value`, { column: columnAt(text, f.valueIndex) }));
+      findings.push(finding('tlsrpt-syntax', `the field "${f.name}" has an empty value`, { column: columnOf(f.valueIndex) }));
       continue;
     }
     const bad = badExtValueChar(f.value);
     if (bad !== -1) {
       const ch = String.fromCodePoint(f.value.codePointAt(bad) ?? 0);
       findings.push(finding('tlsrpt-syntax', `the value of "${f.name}" contains ${charName(ch)}, which is not allowed in a field value`,
-        { column: columnAt(text, f.valueIndex + bad) }));
+        { column: columnOf(f.valueIndex + bad) }));
       continue;
     }
     // RFC 8460 §3: unknown fields are ignored by senders.
@@ -181,17 +180,17 @@ export function parseTlsRptRecord(text: string): { record: TlsRptRecord | null; 
   }
 
   if (scan.error !== null) {
-    findings.push(finding('tlsrpt-syntax', scan.error.detail, { column: columnAt(text, scan.error.index) }));
+    findings.push(finding('tlsrpt-syntax', scan.error.detail, { column: columnOf(scan.error.index) }));
   } else if (!ruaSeen) {
     // RFC 8460 §3: rua is required.
     const variant = scan.fields.find((f) => f.name.toLowerCase() === 'rua');
     findings.push(finding('tlsrpt-rua-missing',
       variant === undefined ? `the record ${q(text)} has no "rua" field` : `the record has "${variant.name}" but no "rua" field (field names are case-sensitive)`,
-      { column: columnAt(text, text.length) }));
+      { column: columnOf(text.length) }));
   }
 
-  const ok = !findings.some((f) => f.severity === 'error') && rua !== undefined;
-  return { record: ok && rua !== undefined ? { version: 'TLSRPTv1', rua, extensions, raw: text } : null, findings };
+  const ok = !findings.hasErrors() && rua !== undefined;
+  return { record: ok && rua !== undefined ? { version: 'TLSRPTv1', rua, extensions, raw: text } : null, findings: findings.toArray() };
 }
 
 /** True when a TXT record begins with "v=TLSRPTv1;" (whitespace before ";" tolerated, as for MTA-STS). */
@@ -221,7 +220,7 @@ export function selectTlsRptRecord(txt: readonly (readonly string[])[]): { recor
   if (candidates.length > 1) {
     return {
       record: null,
-      findings: [finding('tlsrpt-multiple', `${candidates.length} TXT records begin with "v=TLSRPTv1": ${candidates.map((c) => q(c, 60)).join(', ')}`)],
+      findings: [finding('tlsrpt-multiple', `${candidates.length} TXT records begin with "v=TLSRPTv1": ${quoteList(candidates)}`)],
     };
   }
   return parseTlsRptRecord(candidates[0] ?? '');
