@@ -56,7 +56,12 @@ export function dnsFailureCode(err: unknown): 'dns-timeout' | 'dns-error' | 'dns
   }
 }
 
-const normalize = (name: string): string => name.replace(/\.+$/, '').toLowerCase();
+/** Lower case without trailing dots (a loop, not /\.+$/, which backtracks on long runs of dots). */
+function normalize(name: string): string {
+  let end = name.length;
+  while (end > 0 && name.charCodeAt(end - 1) === 0x2e) end--;
+  return name.slice(0, end).toLowerCase();
+}
 
 export interface DnsClientOptions {
   /** Servers as `HOST`, `HOST:PORT`, `[V6]:PORT`; default: the system's configured servers. */

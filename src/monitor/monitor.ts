@@ -516,7 +516,8 @@ export class Monitor {
     }
     if (r.imap || r.maildir) {
       const mail = await import('../reports/mail/index.js');
-      const opts = this.config.check.dnsServers ? { dns: this.checkOptions.dns! } : {};
+      // DKIM lookups go through the same DNS client as the checks, so check.dns applies to them too.
+      const opts = { dns: this.checkOptions.dns! };
       let polling = false;
       const poll = async (): Promise<void> => {
         if (polling || this.stopping) return;

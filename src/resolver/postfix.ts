@@ -16,7 +16,7 @@
  *   policy_domain, one `{ policy_string = LINE }` per policy line, one mx_host_pattern per pattern.
  */
 import { isALabelDomain } from '../dns/name.js';
-import { mxPatternMatches } from '../mtasts/mx.js';
+import { mxMatcher } from '../mtasts/mx.js';
 import type { Resolution } from './resolver.js';
 
 export interface ZoneConfig {
@@ -63,10 +63,11 @@ function safeName(name: string): boolean {
 export function matchList(patterns: readonly string[], mxHosts: readonly string[] | null): string[] {
   const out = new Set<string>();
   for (const p of patterns) if (!p.startsWith('*.') && safeName(p)) out.add(p);
+  const matches = mxMatcher(patterns);
   for (const h of mxHosts ?? []) {
     const host = h.toLowerCase().replace(/\.$/, '');
     if (!safeName(host)) continue;
-    if (patterns.some((p) => mxPatternMatches(p, host))) out.add(host);
+    if (matches(host) !== null) out.add(host);
   }
   return out.size > 0 ? [...out] : [NO_MATCH_NAME];
 }
