@@ -15,22 +15,25 @@
  */
 import { createHash } from 'node:crypto';
 import { parseDomainArgument } from '../dns/name.js';
-import { DnsClient, DnsLookupError, type MxRecord } from '../dns/resolver.js';
-import { finding, verdictOf, type Finding, type Verdict } from '../findings.js';
+import { DnsClient, dnsFailureCode, DnsLookupError, type MxRecord } from '../dns/resolver.js';
+import { capFindings, finding, verdictOf, type Finding, type Verdict } from '../findings.js';
 import { fetchPolicy, type PolicyFetchResult } from '../mtasts/fetch.js';
-import { matchingPattern } from '../mtasts/mx.js';
+import { mxMatcher } from '../mtasts/mx.js';
 import { parsePolicy, type Policy } from '../mtasts/policy.js';
 import { selectStsRecord, type StsRecord } from '../mtasts/record.js';
 import { probeMx, type MxProbeResult } from '../smtp/probe.js';
 import { selectTlsRptRecord, type TlsRptRecord } from '../tlsrpt/record.js';
+import { trustStore, type TrustMode, type TrustStore } from '../tls/trust.js';
 
 export interface CheckOptions {
   /** DNS client to use; built from `dnsServers` and `timeoutMs` when absent. */
   dns?: DnsClient;
   /** DNS servers as HOST[:PORT] (default: the system's). */
   dnsServers?: readonly string[];
-  /** Extra trusted CA certificates (PEM). */
+  /** Extra trusted CA certificates (PEM), added to the default store; ignored when `trust` is given. */
   ca?: readonly string[];
+  /** The CAs to trust (src/tls/trust.ts); default: bundled roots + NODE_EXTRA_CA_CERTS + `ca`. */
+  trust?: TrustStore;
   /** Deadline for each network step (one DNS lookup, the policy fetch, one MX probe), in ms. */
   timeoutMs?: number;
   /** Probe the MX hosts over SMTP (default true). */
@@ -83,6 +86,8 @@ export interface DomainReport {
   smtp: MxProbeResult[];
   tlsrpt: { txt: string[][]; record: TlsRptRecord | null } | null;
   observation: Observation;
+  /** The trust store certificates were checked against: its mode and description. */
+  trust?: { mode: TrustMode; store: string };
   elapsedMs: number;
 }
 
@@ -100,9 +105,9 @@ export async function checkDomain(input: string, options: CheckOptions = {}): Pr
   const domain = parsed.domain;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const dns = options.dns ?? new DnsClient({ ...(options.dnsServers ? { servers: options.dnsServers } : {}), timeoutMs });
+  const trust = options.trust ?? trustStore({ extraPem: options.ca ?? [], extraLabel: 'extra CA certificates' });
   const common = {
-    dns, timeoutMs, now,
-    ...(options.ca ? { ca: options.ca } : {}),
+    dns, timeoutMs, now, trust,
     ...(options.blockPrivate ? { blockPrivate: true } : {}),
   };
 
@@ -150,24 +155,32 @@ export async function checkDomain(input: string, options: CheckOptions = {}): Pr
     const e = mx.error;
     if (e instanceof DnsLookupError && e.isNegativeAnswer) {
       findings.push(finding('mx-none', `${domain} has no MX records (${e.kind})`));
+    } else if (e instanceof DnsLookupError && (e.kind === 'cname-loop' || e.kind === 'cname-too-deep')) {
+      findings.push(finding(dnsFailureCode(e), `MX lookup: ${e.message}`, { section: 'mx' }));
     } else {
       findings.push(finding('mx-lookup-failed', e.message));
     }
   } else if (mx.records.length === 1 && (mx.records[0]?.exchange === '' || mx.records[0]?.exchange === '.')) {
     findings.push(finding('mx-null', `${domain} publishes a null MX (RFC 7505)`));
   } else {
+    // Linear in MX hosts plus patterns, however many of each (the patterns are indexed once).
+    const match = policy ? mxMatcher(policy.mx) : () => null;
     for (const r of mx.records) {
-      coverage.push({ host: r.exchange, preference: r.preference, pattern: policy ? matchingPattern(policy.mx, r.exchange) : null });
+      coverage.push({ host: r.exchange, preference: r.preference, pattern: match(r.exchange) });
     }
+    const used = new Set(coverage.map((c) => c.pattern));
+    const listed = (items: string[]): string => (items.length > 10 ? `${items.slice(0, 10).join(', ')} and ${items.length - 10} more` : items.join(', '));
     if (policy && policy.mode !== 'none') {
+      const patterns = listed(policy.mx);
       for (const c of coverage) {
         if (c.pattern === null) {
-          findings.push(finding('mx-not-covered', `MX ${c.host} (preference ${c.preference}) matches none of the policy's mx patterns (${policy.mx.join(', ')})`, { host: c.host }));
+          findings.push(finding('mx-not-covered', `MX ${c.host} (preference ${c.preference}) matches none of the policy's mx patterns (${patterns})`, { host: c.host }));
         }
       }
+      const hosts = listed(coverage.map((c) => c.host)) || 'none';
       for (const pattern of policy.mx) {
-        if (!coverage.some((c) => c.pattern === pattern)) {
-          findings.push(finding('mx-pattern-unused', `mx pattern "${pattern}" matches none of the MX hosts (${coverage.map((c) => c.host).join(', ') || 'none'})`));
+        if (!used.has(pattern)) {
+          findings.push(finding('mx-pattern-unused', `mx pattern "${pattern}" matches none of the MX hosts (${hosts})`));
         }
       }
     }
@@ -206,7 +219,8 @@ export async function checkDomain(input: string, options: CheckOptions = {}): Pr
     domain,
     input,
     verdict: verdictOf(findings),
-    findings,
+    // Bounded output: at most 20 findings of each code (e.g. one per MX host), then a count.
+    findings: capFindings(findings),
     record: { name: `_mta-sts.${domain}`, txt: record.txt, cname: record.cname, record: record.record },
     policy: {
       url: fetched.url,
@@ -224,6 +238,7 @@ export async function checkDomain(input: string, options: CheckOptions = {}): Pr
     smtp: probes,
     tlsrpt: { txt: tlsrpt.txt, record: tlsrptRecord },
     observation,
+    trust: { mode: trust.mode, store: trust.description },
     elapsedMs: Date.now() - started,
   };
   return report;
@@ -240,10 +255,8 @@ async function lookupRecord(dns: DnsClient, domain: string) {
     const err = txt.reason as Error;
     if (err instanceof DnsLookupError && err.isNegativeAnswer) {
       findings.push(finding('record-missing', `no TXT record at ${name} (${err.kind === 'nxdomain' ? 'the name does not exist' : 'the name has no TXT records'})`));
-    } else if (err instanceof DnsLookupError && err.kind === 'timeout') {
-      findings.push(finding('dns-timeout', err.message));
     } else {
-      findings.push(finding('dns-error', err.message));
+      findings.push(finding(dnsFailureCode(err), err.message));
     }
     return { txt: [] as string[][], cname: aliasOf, record: null as StsRecord | null, findings };
   }
@@ -274,22 +287,32 @@ export async function checkDomains(inputs: readonly string[], options: CheckMany
     while (next < inputs.length) {
       const index = next++;
       const input = inputs[index]!;
-      const parsed = parseDomainArgument(input);
-      const previous = parsed.ok ? options.previousByDomain?.get(parsed.domain) : undefined;
-      let report: DomainReport;
-      try {
-        report = await checkDomain(input, { ...options, dns, ...(previous ? { previous } : {}) });
-      } catch (err) {
-        const findings = [finding('internal-error', `checking ${input}: ${(err as Error).stack ?? String(err)}`)];
-        report = {
-          domain: parsed.ok ? parsed.domain : input, input, verdict: 'fail', findings, record: null, policy: null,
-          mx: [], smtp: [], tlsrpt: null, observation: { id: null, policySha256: null, checkedAt: new Date().toISOString() }, elapsedMs: 0,
-        };
-      }
+      // The input is parsed here only to find its earlier observation (checkDomain parses it anyway).
+      const parsed = options.previousByDomain ? parseDomainArgument(input) : null;
+      const previous = parsed?.ok ? options.previousByDomain?.get(parsed.domain) : undefined;
+      const report = await checkOrReport(input, { ...options, dns, ...(previous ? { previous } : {}) });
       results[index] = report;
       options.onReport?.(report, index);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, inputs.length) }, worker));
   return results;
+}
+
+/** checkDomain that never rejects: an unexpected error becomes an `internal-error` report. */
+export async function checkOrReport(input: string, options: CheckOptions): Promise<DomainReport> {
+  try {
+    return await checkDomain(input, options);
+  } catch (err) {
+    return internalErrorReport(input, `checking ${input}: ${(err as Error).stack ?? String(err)}`);
+  }
+}
+
+/** The report of a domain whose check failed unexpectedly (verdict fail, one `internal-error`). */
+export function internalErrorReport(input: string, message: string): DomainReport {
+  const parsed = parseDomainArgument(input);
+  return {
+    domain: parsed.ok ? parsed.domain : input, input, verdict: 'fail', findings: [finding('internal-error', message)], record: null, policy: null,
+    mx: [], smtp: [], tlsrpt: null, observation: { id: null, policySha256: null, checkedAt: new Date().toISOString() }, elapsedMs: 0,
+  };
 }

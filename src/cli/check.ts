@@ -3,10 +3,12 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkDomains, type CheckManyOptions, type DomainReport } from '../check/check.js';
+import { checkDomainsParallel, resolveWorkers } from '../check/parallel.js';
 import { loadState, saveState } from '../check/state.js';
 import { DnsClient } from '../dns/resolver.js';
 import { hasErrors } from '../findings.js';
 import { splitPemCertificates } from '../tls/certificate.js';
+import { parseTrustMode, trustStore, type TrustStore } from '../tls/trust.js';
 import { formatReport, Painter, ProgressBar } from './format.js';
 import { usage, positiveNumber, UsageError, type Io } from './io.js';
 
@@ -14,6 +16,7 @@ export const CHECK_OPTIONS = {
   json: { type: 'boolean' },
   dns: { type: 'string', multiple: true },
   'ca-file': { type: 'string', multiple: true },
+  trust: { type: 'string' },
   timeout: { type: 'string' },
   'no-smtp': { type: 'boolean' },
   concurrency: { type: 'string' },
@@ -23,6 +26,7 @@ export const CHECK_OPTIONS = {
   'smtp-port': { type: 'string' },
   'block-private': { type: 'boolean' },
   ehlo: { type: 'string' },
+  workers: { type: 'string' },
 } as const;
 
 /** `--dns` values: an IP address with an optional port (`1.2.3.4`, `1.2.3.4:53`, `[::1]:53`, `::1`). */
@@ -68,6 +72,14 @@ export function readCaFiles(paths: readonly string[] | undefined): string[] | un
   });
 }
 
+/** The trust store of `--trust bundled|system|both` and `--ca-file` (NODE_EXTRA_CA_CERTS always added). */
+export function readTrust(mode: string | undefined, caFiles: readonly string[] | undefined): TrustStore {
+  const m = mode === undefined ? 'bundled' : parseTrustMode(mode);
+  if (!m) throw new UsageError(`--trust needs bundled, system or both, got "${mode}"`);
+  const ca = readCaFiles(caFiles);
+  return trustStore({ mode: m, ...(ca ? { extraPem: ca, extraLabel: `--ca-file (${caFiles!.join(', ')})` } : {}) });
+}
+
 export async function runCheck(args: string[], io: Io): Promise<number> {
   const { values, positionals } = usage(() => parseArgs({ args, options: CHECK_OPTIONS, allowPositionals: true, strict: true }));
   const domains = [...positionals];
@@ -75,7 +87,7 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   if (domains.length === 0) throw new UsageError('check needs at least one DOMAIN (or --file FILE)');
 
   const timeoutMs = positiveNumber('--timeout', values.timeout, 10) * 1000;
-  const options: CheckManyOptions = {
+  const options: CheckManyOptions & { workers?: number } = {
     timeoutMs,
     concurrency: positiveNumber('--concurrency', values.concurrency, 10, { integer: true }),
     smtp: !values['no-smtp'],
@@ -83,6 +95,7 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   };
   const ca = readCaFiles(values['ca-file']);
   if (ca) options.ca = ca;
+  options.trust = readTrust(values.trust, values['ca-file']);
   const httpsPort = parsePort('--https-port', values['https-port']);
   const smtpPort = parsePort('--smtp-port', values['smtp-port']);
   if (httpsPort) options.httpsPort = httpsPort;
@@ -91,14 +104,32 @@ export async function runCheck(args: string[], io: Io): Promise<number> {
   if (values.ehlo) options.ehloName = values.ehlo;
   const state = values.state !== undefined ? loadState(values.state) : undefined;
   if (state) options.previousByDomain = state;
+  // Large batches are spread over worker threads (src/check/parallel.ts); output is the same.
+  options.workers = resolveWorkers(parseWorkers(values.workers), domains.length, options.concurrency ?? 10);
 
   const reports = await runReports(domains, options, io, Boolean(values.json));
   if (values.state !== undefined && state) saveState(values.state, state, reports);
   return reports.some((r) => hasErrors(r.findings)) ? 1 : 0;
 }
 
-/** Checks the domains and prints each report: JSON lines, or sections on a terminal. */
-export async function runReports(domains: readonly string[], options: CheckManyOptions, io: Io, json: boolean): Promise<DomainReport[]> {
+/** `--workers N|auto` (default auto). */
+export function parseWorkers(value: string | undefined): number | 'auto' {
+  if (value === undefined || value === 'auto') return 'auto';
+  if (/^[1-9]\d{0,2}$/.test(value)) return Number(value);
+  throw new UsageError(`--workers needs auto or a whole number from 1 to 999, got "${value}"`);
+}
+
+/**
+ * Checks the domains and prints each report: JSON lines, or sections on a terminal. With
+ * `workers` above 1 the domains are spread over that many worker threads; the output, its order
+ * and the reports are the same.
+ */
+export async function runReports(
+  domains: readonly string[],
+  options: CheckManyOptions & { workers?: number },
+  io: Io,
+  json: boolean,
+): Promise<DomainReport[]> {
   const painter = Painter.for(io.stdout);
   const progress = new ProgressBar(io.stderr, domains.length, Boolean(io.stderr.isTTY) && domains.length > 1);
   // Print in input order, as soon as the next report in line is ready.
@@ -108,7 +139,11 @@ export async function runReports(domains: readonly string[], options: CheckManyO
     progress.clear();
     io.out(json ? JSON.stringify(r) : `${formatReport(r, painter)}\n`);
   };
-  const reports = await checkDomains(domains, {
+  const workers = options.workers ?? 1;
+  const check = workers > 1
+    ? (o: CheckManyOptions) => checkDomainsParallel(domains, { ...o, workers })
+    : (o: CheckManyOptions) => checkDomains(domains, o);
+  const reports = await check({
     ...options,
     onReport: (report, index) => {
       ready.set(index, report);

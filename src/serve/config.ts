@@ -55,6 +55,8 @@ export type CertificateConfig =
       checkIntervalMs: number;
       /** Extra CA certificates (PEM) trusted for the ACME server's own HTTPS (a test or private CA). */
       caFile?: string;
+      /** Which CAs the ACME client trusts (src/tls/trust.ts; default bundled); NODE_EXTRA_CA_CERTS and ca_file are added. */
+      trust?: 'bundled' | 'system' | 'both';
     };
 
 export interface Limits {
@@ -83,6 +85,15 @@ export interface ServeConfig {
   hosts: Map<string, DomainConfig>;
   /** Problems that do not stop the configuration from loading. */
   warnings: ConfigIssue[];
+  /** The RFC 8460 §5.4 report endpoint (`reports:`): POST `path` on any served host stores into `db`. */
+  reports?: ReportsEndpointConfig;
+}
+
+export interface ReportsEndpointConfig {
+  /** URL path of the endpoint (default `/tlsrpt`). */
+  path: string;
+  /** Report database (SQLite path resolved against the config's folder, or postgres:// URL); default: MTASTS_DB or mtasts.db. */
+  db?: string;
 }
 
 export interface ConfigIssue {
@@ -111,7 +122,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxConcurrentStreams: 32,
 };
 
-const TOP_KEYS = ['listen', 'certificates', 'domains', 'target', 'tlsrpt', 'workers', 'log_level', 'limits'];
+const TOP_KEYS = ['listen', 'certificates', 'domains', 'target', 'tlsrpt', 'workers', 'log_level', 'limits', 'reports'];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const MODES: readonly PolicyMode[] = ['enforce', 'testing', 'none'];
 
@@ -239,7 +250,7 @@ export function parseConfig(text: string, opts: { file?: string; baseDir?: strin
       const a = c.acme;
       if (!isObj(a)) err(['certificates', 'acme'], 'expected a mapping with directory, email, accept_terms and dir');
       else {
-        unknownKeys(a, ['directory', 'email', 'accept_terms', 'dir', 'renew_before', 'check_interval', 'ca_file'], ['certificates', 'acme']);
+        unknownKeys(a, ['directory', 'email', 'accept_terms', 'dir', 'renew_before', 'check_interval', 'ca_file', 'trust'], ['certificates', 'acme']);
         let directory = '';
         if (typeof a.directory !== 'string') err(['certificates', 'acme'], 'acme.directory (the ACME directory URL) is required');
         else {
@@ -259,6 +270,7 @@ export function parseConfig(text: string, opts: { file?: string; baseDir?: strin
         const checkIntervalMs = a.check_interval === undefined ? 12 * 3_600_000 : parseDuration(a.check_interval);
         if (checkIntervalMs === null || checkIntervalMs < 1000) err(['certificates', 'acme', 'check_interval'], 'expected a duration of at least one second, such as "12h"');
         if (a.ca_file !== undefined && typeof a.ca_file !== 'string') err(['certificates', 'acme', 'ca_file'], 'expected a path to a PEM file');
+        if (a.trust !== undefined && a.trust !== 'bundled' && a.trust !== 'system' && a.trust !== 'both') err(['certificates', 'acme', 'trust'], 'expected bundled, system or both');
         certificates = {
           kind: 'acme', directory,
           dir: path.resolve(baseDir, typeof a.dir === 'string' ? a.dir : '.'),
@@ -266,6 +278,7 @@ export function parseConfig(text: string, opts: { file?: string; baseDir?: strin
           checkIntervalMs: checkIntervalMs ?? 3_600_000,
           ...(typeof a.email === 'string' ? { email: a.email } : {}),
           ...(typeof a.ca_file === 'string' ? { caFile: path.resolve(baseDir, a.ca_file) } : {}),
+          ...(a.trust === 'bundled' || a.trust === 'system' || a.trust === 'both' ? { trust: a.trust } : {}),
         };
       }
     } else if (typeof c.dir !== 'string' || c.dir === '') {
@@ -345,6 +358,24 @@ export function parseConfig(text: string, opts: { file?: string; baseDir?: strin
   if (top.log_level !== undefined) {
     if (typeof top.log_level === 'string' && LOG_LEVELS.includes(top.log_level)) logLevel = top.log_level;
     else err(['log_level'], `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  // reports: the HTTPS report endpoint (RFC 8460 §5.4) hosted beside the policies
+  let reports: ReportsEndpointConfig | undefined;
+  if (top.reports !== undefined && top.reports !== null && top.reports !== false) {
+    const r = top.reports;
+    if (!isObj(r)) err(['reports'], 'expected a mapping such as { path: /tlsrpt, db: reports.db }');
+    else {
+      unknownKeys(r, ['path', 'db'], ['reports']);
+      const p = r.path ?? '/tlsrpt';
+      if (typeof p !== 'string' || !p.startsWith('/') || /[\s?#]/.test(p)) err(['reports', 'path'], 'expected a URL path starting with "/", such as /tlsrpt');
+      else if (p === '/.well-known/mta-sts.txt' || p.startsWith('/.well-known/acme-challenge/')) err(['reports', 'path'], `${p} is already served; choose another path, such as /tlsrpt`);
+      if (r.db !== undefined && (typeof r.db !== 'string' || r.db === '')) err(['reports', 'db'], 'expected an SQLite file path or a postgres:// URL');
+      if (typeof p === 'string') {
+        const db = typeof r.db === 'string' && r.db !== '' ? (/^postgres(ql)?:\/\//i.test(r.db) ? r.db : path.resolve(baseDir, r.db)) : undefined;
+        reports = { path: p, ...(db !== undefined ? { db } : {}) };
+      }
+    }
   }
 
   // limits
@@ -431,5 +462,6 @@ export function parseConfig(text: string, opts: { file?: string; baseDir?: strin
   return {
     ...(opts.file !== undefined ? { file: opts.file } : {}),
     listen, certificates, ...(target ? { target } : {}), tlsrpt, workers, logLevel, limits, domains, hosts, warnings,
+    ...(reports ? { reports } : {}),
   };
 }

@@ -32,6 +32,9 @@ import type { SecureContext } from 'node:tls';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { POLICY_PATH } from '../mtasts/fetch.js';
+import { createReportHandler, type ReportHandler } from '../reports/receiver.js';
+import { ReportStore } from '../reports/store.js';
+import { databaseSpec } from '../store/sql.js';
 import { AcmeManager } from './acme.js';
 import { loadCertificateDir, TLS_OPTIONS, type HostCertificate } from './certs.js';
 import { ConfigError, formatIssue, loadConfig, type ListenAddress, type ServeConfig } from './config.js';
@@ -74,6 +77,34 @@ function hostOf(authority: string | undefined): string {
   return h.endsWith('.') ? h.slice(0, -1) : h;
 }
 
+const NOT_FOUND_HEADERS = { 'content-type': TEXT, 'content-length': '10' };
+const NOT_ALLOWED_HEADERS = { 'content-type': TEXT, 'content-length': '19', allow: 'GET, HEAD' };
+
+interface PreparedResponse {
+  etag: string;
+  ok: Record<string, string>;
+  notModified: Record<string, string>;
+}
+
+/**
+ * Response headers of a policy, built once per configuration entry (a reload makes new entries,
+ * so they never go stale). node:http only reads the objects passed to writeHead.
+ */
+const prepared = new WeakMap<object, PreparedResponse>();
+function preparedResponse(entry: { id: string; body: Buffer }): PreparedResponse {
+  let p = prepared.get(entry);
+  if (p === undefined) {
+    const etag = `"${entry.id}"`;
+    p = {
+      etag,
+      ok: { 'content-type': TEXT, 'content-length': String(entry.body.length), etag, 'x-content-type-options': 'nosniff' },
+      notModified: { etag },
+    };
+    prepared.set(entry, p);
+  }
+  return p;
+}
+
 /** RFC 9110 §13.1.2: does If-None-Match match this (strong) ETag? Weak comparison is used. */
 function noneMatch(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
@@ -94,6 +125,13 @@ export class PolicyServer {
   private readonly sockets = new Set<Socket>();
   private reloading: Promise<boolean> = Promise.resolve(true);
   private started = false;
+  /** The `reports:` endpoint (RFC 8460 §5.4), when configured: its handler and store. */
+  private reports: { path: string; handler: ReportHandler; store: ReportStore } | undefined;
+  /**
+   * Requests answered, by status and protocol: plain numbers on the request path, handed to the
+   * prom-client counter when /metrics is scraped (its labelled inc() hashes the labels every time).
+   */
+  private readonly requestCounts = new Map<number, { status: string; protocol: string; n: number }>();
   private readonly metrics: {
     requests: Counter<'status' | 'protocol'>;
     reloads: Counter<'result'>;
@@ -110,7 +148,15 @@ export class PolicyServer {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     const self = this;
     this.metrics = {
-      requests: new Counter({ name: 'mtasts_serve_requests_total', help: 'HTTPS requests answered, by status and protocol.', labelNames: ['status', 'protocol'], registers }),
+      requests: new Counter({
+        name: 'mtasts_serve_requests_total', help: 'HTTPS requests answered, by status and protocol.', labelNames: ['status', 'protocol'], registers,
+        collect() {
+          for (const c of self.requestCounts.values()) {
+            if (c.n > 0) this.inc({ status: c.status, protocol: c.protocol }, c.n);
+            c.n = 0;
+          }
+        },
+      }),
       reloads: new Counter({ name: 'mtasts_serve_reloads_total', help: 'Configuration reloads, by result (ok or error).', labelNames: ['result'], registers }),
       acmeOrders: new Counter({ name: 'mtasts_serve_acme_orders_total', help: 'ACME certificate orders, by result.', labelNames: ['result'], registers }),
       domains: new Gauge({ name: 'mtasts_serve_domains', help: 'Policy domains configured.', registers, collect() { this.set(self.state.config.domains.size); } }),
@@ -148,6 +194,13 @@ export class PolicyServer {
       });
     }
     this.state = await this.buildState(config, this.state.contexts);
+    if (config.reports) {
+      const store = await ReportStore.open(databaseSpec(config.reports.db));
+      const log = this.log.child({ component: 'reports' });
+      const handler = createReportHandler(store, { path: config.reports.path, log, bodyTimeoutMs: config.limits.headersTimeoutMs * 2 });
+      this.reports = { path: config.reports.path, handler, store };
+      log.info({ path: config.reports.path, db: store.db.name }, 'TLS-RPT report endpoint enabled');
+    }
 
     const listen = { ...config.listen, ...this.options.listenOverride };
     const limits = config.limits;
@@ -207,6 +260,7 @@ export class PolicyServer {
     } catch (err) {
       for (const s of opened) s.close();
       this.acme?.close();
+      await this.reports?.store.close();
       throw err;
     }
     if (this.acme) this.acme.start();
@@ -239,6 +293,7 @@ export class PolicyServer {
       if (JSON.stringify(old.listen) !== JSON.stringify(config.listen) || old.workers !== config.workers) {
         this.log.warn('listen addresses and workers only change on restart; the rest of the new configuration is applied');
       }
+      if (JSON.stringify(old.reports ?? null) !== JSON.stringify(config.reports ?? null)) this.log.warn('the reports section only changes on restart');
       if (old.certificates.kind !== config.certificates.kind) throw new Error('switching between certificates.dir and certificates.acme needs a restart');
       const state = await this.buildState(config, new Map());
       this.state = state;
@@ -289,58 +344,68 @@ export class PolicyServer {
     this.metrics.certExpiry.set({ host: cert.host }, Math.floor(cert.notAfter.getTime() / 1000));
   }
 
-  /** Labelled counters cached per (status, protocol): prom-client hashes label objects on every inc(). */
-  private readonly counters = new Map<string, { inc(): void }>();
-  private requestCounter(status: number, protocol: string): { inc(): void } {
-    const key = `${status} ${protocol}`;
-    let c = this.counters.get(key);
+  private countRequest(status: number, h2: boolean): void {
+    const key = h2 ? status : -status;
+    let c = this.requestCounts.get(key);
     if (!c) {
-      c = this.metrics.requests.labels(String(status), protocol);
-      this.counters.set(key, c);
+      c = { status: String(status), protocol: h2 ? 'h2' : 'http/1.1', n: 0 };
+      this.requestCounts.set(key, c);
     }
-    return c;
+    c.n++;
   }
 
   private handle(req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse): void {
-    const started = process.hrtime.bigint();
+    // The keep-alive hot path: no allocation beyond what node:http needs. The host is looked up as
+    // sent first (senders send it in lower case without port); the headers of a 200 are built once
+    // per policy entry; timing is read only when the request is logged.
+    const debug = this.log.isLevelEnabled('debug');
+    const started = debug ? process.hrtime.bigint() : 0n;
     const r = res as ServerResponse;
     const h2 = req.httpVersionMajor === 2;
     const headers = req.headers;
-    const host = hostOf((headers[':authority'] as string | undefined) ?? headers.host);
+    const authority = (h2 ? headers[':authority'] as string | undefined : undefined) ?? headers.host;
+    const hosts = this.state.config.hosts;
+    let entry = authority === undefined ? undefined : hosts.get(authority);
+    const host = entry !== undefined ? authority! : hostOf(authority);
+    entry ??= hosts.get(host);
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
+    // The TLS-RPT report endpoint on every served host (it reads the body and answers by itself).
+    if (this.reports !== undefined && pathname === this.reports.path && this.reports.handler(req, res)) {
+      res.once('finish', () => this.countRequest(res.statusCode, h2));
+      return;
+    }
     const method = req.method ?? '';
-    const entry = this.state.config.hosts.get(host);
     // A request body is never read; on HTTP/1.1 the connection is closed after the answer.
     if (!h2 && (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined)) r.shouldKeepAlive = false;
 
     let status: number;
     if (entry === undefined || pathname !== POLICY_PATH) {
       status = 404;
-      r.writeHead(404, { 'content-type': TEXT, 'content-length': '10' });
+      r.writeHead(404, NOT_FOUND_HEADERS);
       r.end(method === 'HEAD' ? undefined : 'not found\n');
     } else if (method !== 'GET' && method !== 'HEAD') {
       status = 405;
-      r.writeHead(405, { 'content-type': TEXT, 'content-length': '19', allow: 'GET, HEAD' });
+      r.writeHead(405, NOT_ALLOWED_HEADERS);
       r.end('method not allowed\n');
     } else {
       // RFC 8461 §3.3: the policy is served with status 200 and media type text/plain (§3.2).
-      const etag = `"${entry.id}"`;
-      if (noneMatch(headers['if-none-match'] as string | undefined, etag)) {
+      const prepared = preparedResponse(entry);
+      const inm = headers['if-none-match'] as string | undefined;
+      if (inm !== undefined && noneMatch(inm, prepared.etag)) {
         status = 304;
-        r.writeHead(304, { etag });
+        r.writeHead(304, prepared.notModified);
         r.end();
       } else {
         status = 200;
-        r.writeHead(200, { 'content-type': TEXT, 'content-length': String(entry.body.length), etag, 'x-content-type-options': 'nosniff' });
+        r.writeHead(200, prepared.ok);
         r.end(method === 'HEAD' ? undefined : entry.body);
       }
     }
-    const protocol = h2 ? 'h2' : 'http/1.1';
-    this.requestCounter(status, protocol).inc();
-    if (this.log.isLevelEnabled('debug')) {
-      this.log.debug({ host, method, path: pathname, status, protocol, remote: req.socket?.remoteAddress, us: Number((process.hrtime.bigint() - started) / 1000n) }, 'request');
+    this.countRequest(status, h2);
+    if (debug) {
+      this.log.debug({ host, method, path: pathname, status, protocol: h2 ? 'h2' : 'http/1.1', remote: req.socket?.remoteAddress, us: Number((process.hrtime.bigint() - started) / 1000n) }, 'request');
     }
   }
 
@@ -424,6 +489,8 @@ export class PolicyServer {
     }, graceMs);
     await Promise.all(closing);
     clearTimeout(timer);
+    await this.reports?.store.close();
+    this.reports = undefined;
   }
 }
 
