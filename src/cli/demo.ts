@@ -13,7 +13,7 @@ import { usage, positiveNumber, type Io } from './io.js';
 export async function runDemo(args: string[], io: Io): Promise<number> {
   const { values } = usage(() => parseArgs({
     args,
-    options: { json: { type: 'boolean' }, keep: { type: 'boolean' }, timeout: { type: 'string' }, dashboard: { type: 'boolean' }, listen: { type: 'string' } },
+    options: { json: { type: 'boolean' }, keep: { type: 'boolean' }, timeout: { type: 'string' }, dashboard: { type: 'boolean' }, listen: { type: 'string' }, monitor: { type: 'boolean' } },
     strict: true,
   }));
   const timeoutMs = positiveNumber('--timeout', values.timeout, 3) * 1000;
@@ -49,7 +49,8 @@ export async function runDemo(args: string[], io: Io): Promise<number> {
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
     }
     if (mismatches > 0) io.err(`mtasts demo: ${mismatches} example(s) did not give the expected verdict`);
-    return mismatches > 0 ? 1 : 0;
+    const monitored = values.monitor && !values.json ? await (await import('./demo-monitor.js')).runDemoMonitor(io, { timeoutMs }) : 0;
+    return mismatches > 0 || monitored !== 0 ? 1 : 0;
   } finally {
     await world.close();
   }

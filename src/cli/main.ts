@@ -15,7 +15,7 @@ Usage:
   mtasts lint --record TEXT [--json]       lint an _mta-sts TXT record
   mtasts lint --tlsrpt TEXT [--json]       lint an _smtp._tls TXT record
   mtasts match FILE HOST                   does the policy's mx list accept HOST?
-  mtasts demo [--json] [--keep] [--dashboard]  check a sandbox of example domains on loopback (--dashboard: browse it)
+  mtasts demo [--json] [--keep] [--monitor] [--dashboard]  check a sandbox of example domains on loopback (--monitor: also monitor it into SQLite; --dashboard: browse it)
   mtasts init DOMAIN [--json] [--dns HOST[:PORT]] [--tlsrpt URI]   propose a policy from the MX records
   mtasts records --config FILE [DOMAIN...] [--json] [--ttl N]     DNS records for the served domains
   mtasts serve --config FILE [--check-config]                     serve the policies over HTTPS

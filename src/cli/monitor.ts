@@ -203,7 +203,7 @@ export function formatEvent(e: MonitorEvent, painter: Painter): string {
   return `${e.at}  ${tag} ${e.domain}  ${e.code}${e.subject ? ` (${e.subject})` : ''}\n    ${e.message}`;
 }
 
-function formatStatus(rows: DomainStatus[], painter: Painter): string {
+export function formatStatus(rows: DomainStatus[], painter: Painter): string {
   if (rows.length === 0) return 'no domains';
   const pct = (r: number | null): string => (r === null ? '–' : `${(r * 100).toFixed(r >= 0.9995 || r === 0 ? 0 : 1)}%`);
   const table = rows.map((d) => [
