@@ -17,6 +17,18 @@ export type Severity = 'error' | 'warning' | 'info';
 /** Which part of a deployment a finding is about; `check` groups its report by these. */
 export type Section = 'input' | 'record' | 'policy-host' | 'policy' | 'mx' | 'smtp' | 'tlsrpt' | 'consistency' | 'report';
 
+/** The sections of a `check` report, in the order the CLI and the dashboard show them, with their titles. */
+export const CHECK_SECTIONS: readonly { id: Section; title: string }[] = [
+  { id: 'input', title: 'Input' },
+  { id: 'record', title: 'DNS record' },
+  { id: 'policy-host', title: 'Policy host' },
+  { id: 'policy', title: 'Policy' },
+  { id: 'mx', title: 'MX coverage' },
+  { id: 'smtp', title: 'MX STARTTLS' },
+  { id: 'tlsrpt', title: 'TLS-RPT' },
+  { id: 'consistency', title: 'Consistency' },
+];
+
 export interface Finding {
   code: FindingCode;
   severity: Severity;

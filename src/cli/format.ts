@@ -1,7 +1,7 @@
 /** Terminal rendering of check reports and findings: sections, colours only on a terminal. */
 import { styleText } from 'node:util';
 import type { DomainReport } from '../check/check.js';
-import type { Finding, Section, Severity, Verdict } from '../findings.js';
+import { CHECK_SECTIONS, type Finding, type Section, type Severity, type Verdict } from '../findings.js';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -29,16 +29,6 @@ export function formatFinding(f: Finding, p: Painter, indent = '    '): string {
   return `${indent}${head}${where}: ${f.message}${rfc}`;
 }
 
-const SECTIONS: { id: Section; title: string }[] = [
-  { id: 'input', title: 'Input' },
-  { id: 'record', title: 'DNS record' },
-  { id: 'policy-host', title: 'Policy host' },
-  { id: 'policy', title: 'Policy' },
-  { id: 'mx', title: 'MX coverage' },
-  { id: 'smtp', title: 'MX STARTTLS' },
-  { id: 'tlsrpt', title: 'TLS-RPT' },
-  { id: 'consistency', title: 'Consistency' },
-];
 
 function sectionMark(findings: Finding[], p: Painter): string {
   if (findings.some((f) => f.severity === 'error')) return p.paint('red', '✗');
@@ -88,7 +78,7 @@ export function formatReport(r: DomainReport, p: Painter): string {
   const lines: string[] = [];
   const verdict = p.paint('bold', p.paint(VERDICT_STYLE[r.verdict], r.verdict.toUpperCase()));
   lines.push(`${p.paint('bold', r.domain)}${r.input !== r.domain ? ` (${r.input})` : ''}  ${verdict}  ${p.paint('dim', `${r.elapsedMs} ms`)}`);
-  for (const s of SECTIONS) {
+  for (const s of CHECK_SECTIONS) {
     const findings = r.findings.filter((f) => f.section === s.id);
     const summary = sectionSummary(r, s.id);
     if (findings.length === 0 && summary === '') continue;

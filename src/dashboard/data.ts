@@ -9,7 +9,7 @@
  * and sorting through 10,000 domains does not re-read the database on each request; after that it is
  * served stale once while a fresh one is assembled in the background.
  */
-import { FINDINGS, type Finding, type Section, type Verdict } from '../findings.js';
+import { CHECK_SECTIONS, FINDINGS, type Finding, type Section, type Verdict } from '../findings.js';
 import type { SqlDatabase } from '../store/sql.js';
 import { lineDiff } from './diff.js';
 import type {
@@ -95,16 +95,6 @@ export interface DashboardDataOptions {
   advisor?: Record<string, number>;
 }
 
-const SECTION_TITLES: { id: Section; title: string }[] = [
-  { id: 'input', title: 'Input' },
-  { id: 'record', title: 'DNS record' },
-  { id: 'policy-host', title: 'Policy host' },
-  { id: 'policy', title: 'Policy' },
-  { id: 'mx', title: 'MX coverage' },
-  { id: 'smtp', title: 'MX STARTTLS' },
-  { id: 'tlsrpt', title: 'TLS-RPT' },
-  { id: 'consistency', title: 'Consistency' },
-];
 
 const DAY = 86_400_000;
 const VERDICT_ORDER: Record<string, number> = { fail: 0, warn: 1, pass: 2 };
@@ -137,7 +127,7 @@ export function findingView(f: Finding): FindingView {
 
 export function sectionsOf(check: SourceCheck): CheckSectionView[] {
   const out: CheckSectionView[] = [];
-  for (const { id, title } of SECTION_TITLES) {
+  for (const { id, title } of CHECK_SECTIONS) {
     const findings = check.findings.filter((f) => f.section === id).map(findingView);
     const facts = check.facts[id] ?? [];
     if (id === 'input' && findings.length === 0) continue;
