@@ -13,9 +13,9 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, isMap, parseDocument } from 'yaml';
+import { ConfigError, readYamlConfig } from '../config/yaml.js';
 import { parseDomainArgument } from '../dns/name.js';
-import { ConfigError, parseDuration, parseListen, type ConfigIssue } from '../serve/config.js';
+import { parseDuration, parseListen } from '../serve/config.js';
 import { databaseSpec } from '../store/sql.js';
 import { splitPemCertificates } from '../tls/certificate.js';
 import { parseTrustMode, type TrustMode } from '../tls/trust.js';
@@ -140,39 +140,7 @@ export function loadMonitorConfig(file: string): MonitorConfig {
 export function parseMonitorConfig(text: string, opts: { file?: string; baseDir?: string; env?: NodeJS.ProcessEnv } = {}): MonitorConfig {
   const file = opts.file ?? '<config>';
   const baseDir = opts.baseDir ?? process.cwd();
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
-  const issues: ConfigIssue[] = [];
-  for (const e of doc.errors) {
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-    issues.push({ file, line: pos.line, column: pos.col, message: `YAML: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}` });
-  }
-  if (issues.length > 0) throw new ConfigError(issues);
-
-  const posOf = (p: Path, key = false): { line: number; column: number } => {
-    for (let n = p.length; n >= 0; n--) {
-      const sub = p.slice(0, n);
-      let node: unknown;
-      if (key && n === p.length && n > 0) {
-        const parent = sub.length > 1 ? doc.getIn(sub.slice(0, -1), true) : doc.contents;
-        if (isMap(parent)) node = parent.items.find((it) => (it.key as { value?: unknown } | null)?.value === sub[sub.length - 1])?.key;
-      } else {
-        node = n === 0 ? doc.contents : doc.getIn(sub, true);
-      }
-      const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
-      if (range) {
-        const lp = lineCounter.linePos(range[0]);
-        return { line: lp.line, column: lp.col };
-      }
-    }
-    return { line: 1, column: 1 };
-  };
-  const err = (p: Path, message: string, key = false): void => {
-    issues.push({ file, ...posOf(p, key), message: `${p.length > 0 ? `${p.join('.')}: ` : ''}${message}` });
-  };
-  const unknownKeys = (obj: Obj, allowed: readonly string[], p: Path): void => {
-    for (const k of Object.keys(obj)) if (!allowed.includes(k)) err([...p, k], `unknown key "${k}" (expected one of: ${allowed.join(', ')})`, true);
-  };
+  const { root: rootValue, issues, err, unknownKeys } = readYamlConfig(text, file);
   const resolvePath = (v: string): string => path.resolve(baseDir, v);
   const str = (o: Obj, k: string, p: Path): string | undefined => {
     const v = o[k];
@@ -243,7 +211,6 @@ export function parseMonitorConfig(text: string, opts: { file?: string; baseDir?
     return v;
   };
 
-  const rootValue = doc.toJS({ maxAliasCount: 100 }) as unknown;
   if (rootValue !== null && rootValue !== undefined && !isObj(rootValue)) {
     err([], 'the configuration must be a mapping with at least "domains" or "domains_file"');
     throw new ConfigError(issues);

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { availableParallelism } from 'node:os';
-import { LineCounter, parseDocument, isMap } from 'yaml';
+import { ConfigError, readYamlConfig, type ConfigIssue, type ConfigPath } from '../config/yaml.js';
 import { parseDomainArgument, toALabel } from '../dns/name.js';
 import { parsePolicy, serializePolicy, type Policy, type PolicyMode } from '../mtasts/policy.js';
 import { policyId, type HostTarget } from '../publish/records.js';
@@ -96,22 +96,7 @@ export interface ReportsEndpointConfig {
   db?: string;
 }
 
-export interface ConfigIssue {
-  file: string;
-  line: number;
-  column: number;
-  message: string;
-}
-
-export const formatIssue = (i: ConfigIssue): string => `${i.file}:${i.line}:${i.column}: ${i.message}`;
-
-/** A configuration with errors; `issues` lists every one of them. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(readonly issues: ConfigIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
-  }
-}
+export { ConfigError, formatIssue, type ConfigIssue } from '../config/yaml.js';
 
 export const DEFAULT_LIMITS: Limits = {
   maxConnections: 10_000,
@@ -159,65 +144,19 @@ export function loadConfig(file: string): ServeConfig {
   return parseConfig(text, { file, baseDir: path.dirname(path.resolve(file)) });
 }
 
-type Path = (string | number)[];
+type Path = ConfigPath;
 
 /** Validates configuration text. Relative paths are resolved against `baseDir` (default: cwd). */
 export function parseConfig(text: string, opts: { file?: string; baseDir?: string } = {}): ServeConfig {
   const file = opts.file ?? '<config>';
   const baseDir = opts.baseDir ?? process.cwd();
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
-  const issues: ConfigIssue[] = [];
-  const warnings: ConfigIssue[] = [];
-
-  for (const e of doc.errors) {
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-    issues.push({ file, line: pos.line, column: pos.col, message: `YAML: ${e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}` });
-  }
-  if (issues.length > 0) throw new ConfigError(issues);
-
-  const posOf = (p: Path, key = false): { line: number; column: number } => {
-    // The node at the path, else its nearest ancestor; for `key`, the key of the last step.
-    for (let n = p.length; n >= 0; n--) {
-      const sub = p.slice(0, n);
-      let node: unknown;
-      if (key && n === p.length && n > 0) {
-        const parent = sub.length > 1 ? doc.getIn(sub.slice(0, -1), true) : doc.contents;
-        if (isMap(parent)) {
-          const pair = parent.items.find((it) => (it.key as { value?: unknown } | null)?.value === sub[sub.length - 1]);
-          node = pair?.key;
-        }
-      } else {
-        node = n === 0 ? doc.contents : doc.getIn(sub, true);
-      }
-      const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
-      if (range) {
-        const lp = lineCounter.linePos(range[0]);
-        return { line: lp.line, column: lp.col };
-      }
-    }
-    return { line: 1, column: 1 };
-  };
-  const err = (p: Path, message: string, key = false): void => {
-    const where = p.length > 0 ? `${p.join('.')}: ` : '';
-    issues.push({ file, ...posOf(p, key), message: `${where}${message}` });
-  };
-  const warn = (p: Path, message: string): void => {
-    warnings.push({ file, ...posOf(p), message: `${p.join('.')}: ${message}` });
-  };
-
-  const root = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const { root, issues, warnings, err, warn, unknownKeys } = readYamlConfig(text, file);
   if (root === null || root === undefined || typeof root !== 'object' || Array.isArray(root)) {
     err([], 'the configuration must be a mapping with at least "listen", "certificates" and "domains"');
     throw new ConfigError(issues);
   }
   const top = root as Record<string, unknown>;
   const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-  const unknownKeys = (obj: Record<string, unknown>, allowed: readonly string[], p: Path): void => {
-    for (const k of Object.keys(obj)) {
-      if (!allowed.includes(k)) err([...p, k], `unknown key "${k}" (expected one of: ${allowed.join(', ')})`, true);
-    }
-  };
   unknownKeys(top, TOP_KEYS, []);
 
   // listen
