@@ -1,9 +1,12 @@
 /**
  * Child of bench/reports-import.ts: the honest bound. Reads the same files, takes the report out of
- * each (gunzip; for a message, the base64 gzip part found with a regular expression, no MIME
- * parser), JSON.parse, and inserts the same rows into the same three tables with the same driver
+ * each, JSON.parse, and inserts the same rows into the same three tables with the same driver
  * (better-sqlite3, WAL, synchronous=FULL; the same columns and indexes), the raw gzip kept, in
  * transactions of 500 reports.
+ * - a gzip file: gunzip;
+ * - a mail message: the unavoidable part of mail intake, and only that: the base64 text of the
+ *   `application/tlsrpt+gzip` part found with a regular expression (no MIME parser), base64-decoded,
+ *   then gunzip as for a file.
  * No validation, no DKIM, no dedupe lookups: what any importer must at least do.
  *
  * Usage: node --import tsx bench/reports-bound-child.ts DIR DB

@@ -15,6 +15,7 @@ import {
   extractReportParts, importMaildir, importMbox, importMessage, isMaildir, looksLikeMbox, looksLikeMessage, readMbox,
   verifyDkim, withSeenFlag,
 } from '../src/reports/mail/index.js';
+import { extractSimpleReport } from '../src/reports/mail/message.js';
 import { ReportStore } from '../src/reports/store.js';
 import { startDnsServer, Zone, type DnsServer } from '../src/testworld/index.js';
 import { gz, MAIL_SAMPLES, mimeMessage, openStore, reportJson, tempDir, unique, zipStored } from './reports-intake-helpers.js';
@@ -78,6 +79,31 @@ describe('the real mailed samples', () => {
     } finally {
       await store.close();
     }
+  });
+
+  test('the fast path for the common shape gives what mailparser gives, and leaves other shapes to it', async () => {
+    const full = (raw: Buffer) => extractReportParts(raw, { maxMessageBytes: 1 << 20, timeoutMs: 5000, fullParse: true });
+    const norm = (x: Awaited<ReturnType<typeof full>>): string =>
+      JSON.stringify({ ...x, date: x.date?.getTime() ?? null, parts: x.parts.map((p) => ({ ...p, bytes: p.bytes.toString('base64') })) });
+    const common = [
+      ...SAMPLE_FILES.map((f) => readFileSync(path.join(MAIL_SAMPLES, f))),
+      mimeMessage({ reportDomain: 'Example.TEST.', parts: [{ type: 'application/tlsrpt+gzip', content: gz(reportJson()), filename: 'a.json.gz' }] }),
+      mimeMessage({ reportDomain: 'example.test', parts: [{ type: 'application/tlsrpt+json', content: Buffer.from(reportJson()) }, { type: 'application/tlsrpt', content: gz(reportJson()) }] }),
+      mimeMessage({ headers: { 'Content-Type': 'x' }, parts: [{ type: 'application/tlsrpt+gzip', content: gz(reportJson()) }] }),
+    ];
+    for (const [i, raw] of common.entries()) {
+      const fast = extractSimpleReport(raw);
+      if (i < SAMPLE_FILES.length + 2) assert.ok(fast !== null, `message ${i} takes the fast path`);
+      if (fast !== null) assert.equal(norm(fast), norm(await full(raw)), `message ${i}`);
+    }
+    // Left to mailparser: other top-level types, a report sent as 7bit JSON text, 8-bit bytes.
+    const others = [
+      mimeMessage({ multipart: 'mixed', parts: [{ type: 'application/tlsrpt+gzip', content: gz(reportJson()) }] }),
+      mimeMessage({ parts: [{ type: 'application/tlsrpt+json', content: reportJson(), encoding: '7bit' }] }),
+      mimeMessage({ subject: 'Rapport é', parts: [{ type: 'application/tlsrpt+gzip', content: gz(reportJson()) }] }),
+      mimeMessage({ body: { type: 'application/json', content: reportJson() } }),
+    ];
+    for (const raw of others) assert.equal(extractSimpleReport(raw), null);
   });
 
   test('DKIM of the samples is not "pass" offline: the key is not in our DNS', async () => {
@@ -202,6 +228,32 @@ describe('DKIM (RFC 8460 §3) through our DNS client', () => {
     } finally {
       await store.close();
     }
+  });
+
+  test('a bulk import asks DNS for a key once, not once per message; a missing key is asked again', async () => {
+    const selector = `cache${process.pid}`;
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const p = pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    const name = `${selector}._domainkey.${SIGNER}`;
+    zone.set(name, [{ type: 'TXT', data: [`v=DKIM1; k=rsa; p=${p}`] }]);
+    const key = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const opts = { signingDomain: SIGNER, selector, privateKey: key, canonicalization: 'relaxed/relaxed' };
+    const client = new DnsClient({ servers: [dnsServer.hostPort], timeoutMs: 2000 });
+    let afterFirst = 0;
+    for (let i = 0; i < 5; i++) {
+      const raw = mimeMessage({ parts: [{ type: 'application/tlsrpt+json', content: reportJson() }] });
+      const { signatures } = await dkimSign(raw, { ...opts, signatureData: [opts] });
+      assert.equal((await verifyDkim(Buffer.concat([Buffer.from(signatures), raw]), { dns: client })).result, 'pass');
+      if (i === 0) afterFirst = dnsServer.queryCount(name, 'TXT'); // UDP, then TCP for the long answer
+    }
+    assert.ok(afterFirst >= 1);
+    assert.equal(dnsServer.queryCount(name, 'TXT'), afterFirst, 'messages 2-5 reuse the key record');
+    const missing = `${selector}x._domainkey.${SIGNER}`;
+    const raw = await signed(mimeMessage({ parts: [{ type: 'application/tlsrpt+json', content: reportJson() }] }), `${selector}x`);
+    assert.notEqual((await verifyDkim(raw, { dns: client })).result, 'pass');
+    const once = dnsServer.queryCount(missing, 'TXT');
+    assert.notEqual((await verifyDkim(raw, { dns: client })).result, 'pass');
+    assert.ok(once >= 1 && dnsServer.queryCount(missing, 'TXT') > once, 'a failed lookup is not kept');
   });
 
   test('a tampered body fails', async () => {

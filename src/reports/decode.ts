@@ -52,18 +52,30 @@ const tooLarge = (what: string, limit: number): IntakeError =>
  * Below this compressed size, gunzip runs on the calling thread: a thread-pool round trip costs
  * more than inflating a few kilobytes, and the output cap bounds the work (at most `limit` bytes).
  */
-const SYNC_GUNZIP_MAX = 64 * 1024;
+export const SYNC_GUNZIP_MAX = 64 * 1024;
+
+/**
+ * {@link gunzipBounded} on the calling thread, for inputs of at most {@link SYNC_GUNZIP_MAX} bytes;
+ * throws {@link IntakeError}.
+ */
+export function gunzipSmall(data: Buffer, limit: number): Buffer {
+  try {
+    // The output buffer is sized to the input (reports compress ~5-20x); a larger one costs
+    // allocation and garbage collection on every one of thousands of small reports.
+    const chunkSize = Math.min(64 * 1024, Math.max(4096, 2 ** Math.ceil(Math.log2(data.length * 8))));
+    return gunzipSync(data, { maxOutputLength: limit, chunkSize });
+  } catch (err) {
+    throw gunzipError(err as Error, limit);
+  }
+}
 
 /** Gunzips with a hard output cap; the inflater stops as soon as the cap is passed. */
 export function gunzipBounded(data: Buffer, limit: number): Promise<Buffer> {
   if (data.length <= SYNC_GUNZIP_MAX) {
     try {
-      // The output buffer is sized to the input (reports compress ~5-20x); a larger one costs
-      // allocation and garbage collection on every one of thousands of small reports.
-      const chunkSize = Math.min(64 * 1024, Math.max(4096, 2 ** Math.ceil(Math.log2(data.length * 8))));
-      return Promise.resolve(gunzipSync(data, { maxOutputLength: limit, chunkSize }));
+      return Promise.resolve(gunzipSmall(data, limit));
     } catch (err) {
-      return Promise.reject(gunzipError(err as Error, limit));
+      return Promise.reject(err);
     }
   }
   return new Promise((resolve, reject) => {

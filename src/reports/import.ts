@@ -16,7 +16,7 @@
  * console.log(items.filter((i) => i.status === 'imported').length);
  * ```
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -144,15 +144,38 @@ async function importBytes(store: ReportStore, bytes: Buffer, source: string, op
   return prepareIngest({ bytes, source, transport: 'file', receivedAt: new Date() }, limits);
 }
 
+/**
+ * Reads a file of at most {@link SYNC_READ_MAX} bytes synchronously (open, fstat, read, close: one
+ * path lookup), or gives its size when it is larger.
+ */
+function readSmallFile(file: string): Buffer | number {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > SYNC_READ_MAX) return size;
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === size ? buf : buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function importFile(store: ReportStore, file: string, opts: ImportReportsOptions, limits: IntakeLimits): Promise<Staged> {
   const mailOpts = { ...(opts.dns ? { dns: opts.dns } : {}), limits };
   let size: number;
   try {
     // Small files are read on this thread: a thread-pool round trip per open/stat/read/close costs
     // more than the read itself when thousands of report files are imported.
-    size = statSync(file).size;
+    const small = readSmallFile(file);
+    if (typeof small !== 'number') return await importBytes(store, small, file, opts, limits);
+    size = small;
     const readCap = readCapFor(limits);
-    if (size <= SYNC_READ_MAX) return await importBytes(store, readFileSync(file), file, opts, limits);
     if (size <= readCap) return await importBytes(store, await readFile(file), file, opts, limits);
     // Too big to be one report or message: only an mbox (streamed message by message) is read.
     if (looksLikeMbox(await readHead(file))) return await (await mail()).importMbox(store, file, mailOpts);

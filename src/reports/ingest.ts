@@ -22,7 +22,7 @@ import type { DkimInfo, ReportStore, StoredReportInput, Transport } from './stor
 export { IntakeError } from './decode.js';
 export type { ReportWarning } from '../tlsrpt/report.js';
 
-const gzip = promisify(gzipCb);
+const gzip = promisify(gzipCb) as (data: Buffer, opts: { level: number }) => Promise<Buffer>;
 
 export interface ReportPayload {
   /** Raw content as found: JSON, gzip or zip (sniffed by content). */
@@ -93,28 +93,35 @@ export async function prepareIngest(payload: ReportPayload, limits: IntakeLimits
     throw err;
   }
   const receivedAt = payload.receivedAt ?? new Date();
-  return Promise.all(decoded.map(async (d): Promise<ImportItem | PreparedReport> => {
+  const out: (ImportItem | PreparedReport)[] = [];
+  for (const d of decoded) {
     const itemSource = decoded.length > 1 && d.entry !== undefined ? `${source}#${d.entry}` : source;
     const parsed = parseReport(d.json, limits);
     if (parsed.report === null) {
-      return rejected(itemSource, parsed.error?.code ?? 'report-not-json', parsed.error?.message ?? 'the report cannot be read');
+      out.push(rejected(itemSource, parsed.error?.code ?? 'report-not-json', parsed.error?.message ?? 'the report cannot be read'));
+      continue;
     }
-    return {
+    out.push({
       source: itemSource,
       input: {
         report: parsed.report,
         warnings: parsed.warnings,
-        // A gzip payload is kept as it came; JSON and zip entries are compressed here.
-        rawGzip: d.gzip ?? (d.json.length <= 64 * 1024 ? gzipSync(d.json) : await gzip(d.json)),
+        // A gzip payload is kept as it came; JSON and zip entries are compressed here, at a fast
+        // level (the raw copy is for audits and re-parsing, not for storage efficiency).
+        rawGzip: d.gzip ?? (d.json.length <= 64 * 1024 ? gzipSync(d.json, RAW_GZIP) : await gzip(d.json, RAW_GZIP)),
         source: itemSource,
         transport: payload.transport,
         dkim: payload.dkim,
         reportDomain: payload.reportDomain ?? null,
         receivedAt,
       },
-    };
-  }));
+    });
+  }
+  return out;
 }
+
+/** zlib options for the raw copy of a report that did not come as gzip. */
+const RAW_GZIP = { level: 1 };
 
 /** The second half of {@link ingestPayload}: stores a prepared report, resolving after its commit. */
 export async function commitPrepared(store: ReportStore, p: PreparedReport): Promise<ImportItem> {

@@ -82,6 +82,37 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+interface SqliteStatements {
+  report: Database.Statement;
+  existing: Database.Statement;
+  policy: Database.Statement;
+  failure: Database.Statement;
+}
+
+/** A policy domain as stored: lower case, without one trailing dot. */
+function normDomain(d: string): string {
+  const l = d.toLowerCase();
+  return l.charCodeAt(l.length - 1) === 0x2e ? l.slice(0, -1) : l;
+}
+
+const TYPE_RANK: Record<ReportPolicyType, number> = { sts: 0, tlsa: 1, 'no-policy-found': 2 };
+
+/**
+ * Per policy of a report, 1 when its totals count for its domain, else 0: per domain, the one
+ * policy type {@link countedPolicyType} picks (`sts`, else `tlsa`, else `no-policy-found`), so the
+ * same sessions reported under both `sts` and `tlsa` are never added together.
+ */
+function countedFlags(policies: readonly { policyType: ReportPolicyType }[], domains: readonly (string | null)[]): number[] {
+  if (policies.length === 1) return [1];
+  const best = new Map<string | null, number>();
+  for (let i = 0; i < policies.length; i++) {
+    const rank = TYPE_RANK[policies[i]!.policyType];
+    const b = best.get(domains[i]!);
+    if (b === undefined || rank < b) best.set(domains[i]!, rank);
+  }
+  return policies.map((p, i) => (TYPE_RANK[p.policyType] === best.get(domains[i]!) ? 1 : 0));
+}
+
 export class ReportStore {
   readonly tables: ReportTables;
   private readonly maxBatch: number;
@@ -246,14 +277,24 @@ export class ReportStore {
         } catch (err) {
           batch.forEach((p) => p.reject(err));
         }
+        // With a linger (bulk import), what arrived meanwhile waits to fill a batch rather than
+        // being committed at once in a small transaction (each commit is an fsync).
+        if (this.lingerMs > 0 && this.queue.length < this.maxBatch) break;
       }
     } finally {
       this.running = false;
     }
+    if (this.queue.length > 0) this.schedule();
   }
 
   /** Stores reports in one transaction; each outcome says whether it was new or a duplicate. */
   insertMany(inputs: readonly StoredReportInput[]): Promise<InsertOutcome[]> {
+    if (this.db instanceof SqliteDatabase) {
+      // SQLite: the statements run synchronously on the transaction's connection (prepared once
+      // per store), without a promise per statement.
+      const sqlite = this.sqlite ??= this.prepareSqlite(this.db.handle);
+      return this.db.transaction(async () => inputs.map((input) => this.insertOneSqlite(sqlite, input)));
+    }
     return this.db.transaction(async (tx) => {
       const out: InsertOutcome[] = [];
       for (const input of inputs) out.push(await this.insertOne(tx, input));
@@ -262,6 +303,54 @@ export class ReportStore {
   }
 
   private readonly sqliteStatements = new Map<string, Database.Statement>();
+  private sqlite: SqliteStatements | undefined;
+
+  private prepareSqlite(handle: Database.Database): SqliteStatements {
+    const { reports, policies, failures } = this.tables;
+    return {
+      report: handle.prepare(`INSERT INTO ${reports} (organization, report_id, period_start, period_end, day, contact, policy_domain, report_domain,
+         transport, source, dkim_result, dkim_domain, dkim_selector, dkim_detail, received_at, warnings, raw)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (organization, report_id) DO NOTHING`),
+      existing: handle.prepare(`SELECT id FROM ${reports} WHERE organization = ? AND report_id = ?`).pluck(),
+      policy: handle.prepare(`INSERT INTO ${policies} (report, position, policy_type, policy_domain, domain, policy_string, mx_host,
+           successful_sessions, failed_sessions, counted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      failure: handle.prepare(`INSERT INTO ${failures} (report, policy, result_type, sending_mta_ip, receiving_ip, receiving_mx_hostname,
+             receiving_mx_helo, failed_sessions, additional_information, failure_reason_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    };
+  }
+
+  /** {@link insertOne} for SQLite: the same rows, synchronously, with the prepared statements. */
+  private insertOneSqlite(st: SqliteStatements, input: StoredReportInput): InsertOutcome {
+    const r = input.report;
+    const intakeDomain = input.reportDomain ? normDomain(input.reportDomain) : null;
+    const domains = r.policies.map((p) => (p.policyDomain ? normDomain(p.policyDomain) : intakeDomain));
+    let firstDomain: string | null = null;
+    for (let i = 0; i < r.policies.length && firstDomain === null; i++) if (r.policies[i]!.policyDomain !== null) firstDomain = domains[i]!;
+    const dkim = input.dkim;
+    const info = st.report.run(
+      r.organizationName, r.reportId, r.startDatetime, r.endDatetime, r.startDatetime.slice(0, 10), r.contactInfo,
+      firstDomain ?? intakeDomain, intakeDomain, input.transport, input.source,
+      dkim?.result ?? null, dkim?.domain ?? null, dkim?.selector ?? null, dkim?.detail ?? null,
+      input.receivedAt.toISOString(), input.warnings.length === 0 ? '[]' : JSON.stringify(input.warnings), input.rawGzip,
+    );
+    if (info.changes === 0) {
+      const id = st.existing.get(r.organizationName, r.reportId) as number | bigint | undefined;
+      return { status: 'duplicate', id: id === undefined ? null : Number(id) };
+    }
+    const reportRef = info.lastInsertRowid;
+    const counted = countedFlags(r.policies, domains);
+    for (let position = 0; position < r.policies.length; position++) {
+      const p = r.policies[position]!;
+      const policyRef = st.policy.run(reportRef, position, p.policyType, p.policyDomain, domains[position], JSON.stringify(p.policyString),
+        JSON.stringify(p.mxHost), p.successfulSessions, p.failedSessions, counted[position]).lastInsertRowid;
+      for (const f of p.failureDetails) {
+        st.failure.run(reportRef, policyRef, f.resultType, f.sendingMtaIp, f.receivingIp, f.receivingMxHostname, f.receivingMxHelo,
+          f.failedSessionCount, f.additionalInformation, f.failureReasonCode);
+      }
+    }
+    return { status: 'imported', id: Number(reportRef) };
+  }
 
   /**
    * Runs an INSERT and gives the new row's id, or null when it inserted nothing (a conflict).

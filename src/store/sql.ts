@@ -18,9 +18,10 @@
  * ```
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
+import type pg from 'pg';
 
 export type SqlKind = 'sqlite' | 'postgres';
 
@@ -169,9 +170,20 @@ function sqliteParams(params: readonly SqlParam[]): unknown[] {
   return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
 }
 
-// BIGINT (int8) and NUMERIC come back from pg as strings; the values stored here fit in a double.
-pg.types.setTypeParser(20, (v) => Number(v));
-pg.types.setTypeParser(1700, (v) => Number(v));
+/**
+ * pg, loaded the first time a PostgreSQL database is opened: a SQLite-only process (the default)
+ * does not pay for loading it (~0.1 s of start-up).
+ */
+let pgLib: typeof pg | undefined;
+function loadPg(): typeof pg {
+  if (pgLib === undefined) {
+    pgLib = createRequire(import.meta.url)('pg') as typeof pg;
+    // BIGINT (int8) and NUMERIC come back from pg as strings; the values stored here fit in a double.
+    pgLib.types.setTypeParser(20, (v) => Number(v));
+    pgLib.types.setTypeParser(1700, (v) => Number(v));
+  }
+  return pgLib;
+}
 
 export class PostgresDatabase implements SqlDatabase {
   readonly kind = 'postgres' as const;
@@ -181,7 +193,7 @@ export class PostgresDatabase implements SqlDatabase {
   constructor(url: string, options: OpenDatabaseOptions = {}) {
     const timeout = options.timeoutMs ?? 10_000;
     this.name = url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-    this.pool = new pg.Pool({
+    this.pool = new (loadPg().Pool)({
       connectionString: url,
       max: options.poolSize ?? 5,
       connectionTimeoutMillis: timeout,

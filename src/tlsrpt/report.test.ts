@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FINDINGS } from '../findings.js';
-import { countedPolicyType, parseReport, type ReportParseResult } from './report.js';
+import { countedPolicyType, parseReport, scanJsonBounds, type ReportParseResult } from './report.js';
 
 const FIXTURES = path.join(import.meta.dirname, '../../test/fixtures/tlsrpt');
 
@@ -161,6 +161,11 @@ test('bounds: size, depth and element count are refused before JSON.parse builds
   const r = base();
   r['report-id'] = '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{';
   assert.equal(parse(r).error, undefined);
+  // Escaped backslashes before a quote: `"\\\\"` ends the string, `"\\""` does not.
+  const limits = { maxJsonBytes: 1 << 20, maxDepth: 3, maxElements: 1000 };
+  assert.equal(parseReport('{"a":"x\\\\","b":[[[[]]]]}', limits).error?.code, 'report-too-deep');
+  assert.equal(parseReport('{"a":"x\\"[[[[]]]]"}', limits).error?.code, 'report-id-missing');
+  assert.equal(scanJsonBounds('["a\\\\\\"[[[[[[", 1]', limits), null);
 });
 
 test('warnings stay bounded: one per code, however many details repeat a quirk', () => {
@@ -195,4 +200,19 @@ test('countedPolicyType prefers sts, then tlsa, then no-policy-found', () => {
   assert.equal(countedPolicyType(['tlsa', 'sts']), 'sts');
   assert.equal(countedPolicyType(['tlsa', 'no-policy-found']), 'tlsa');
   assert.equal(countedPolicyType(['no-policy-found']), 'no-policy-found');
+});
+
+test('the fast reading of YYYY-MM-DDTHH:MM:SSZ dates gives what the general one gives, edge values included', () => {
+  const values = ['2025-01-01T00:00:00Z', '2025-02-28T23:59:59Z', '2025-02-29T00:00:00Z', '2024-02-29T12:00:00Z', '2025-01-01T24:00:00Z',
+    '2025-01-01T23:59:60Z', '2025-13-01T00:00:00Z', '2025-00-10T00:00:00Z', '2025-01-00T00:00:00Z', '0050-01-01T00:00:00Z',
+    '1000-01-01T00:00:00Z', '9999-12-28T23:59:59Z', '2025-01-01t00:00:00Z', '2025-01-01T00:00:00z', '2025-01-31T00:00:00Z'];
+  const startOf = (v: string): [string | undefined, string | undefined] => {
+    const r = base();
+    r['date-range'] = { 'start-datetime': v, 'end-datetime': '9999-12-31T23:59:59Z' };
+    const p = parseReport(JSON.stringify(r));
+    return [p.report?.startDatetime, p.error?.code];
+  };
+  // A leading space is trimmed by the general reading and keeps the value off the fast one.
+  for (const v of values) assert.deepEqual(startOf(v), startOf(` ${v}`), v);
+  assert.deepEqual(startOf('2025-01-01T00:00:00Z'), ['2025-01-01T00:00:00.000Z', undefined]);
 });

@@ -43,7 +43,7 @@ export function mailauthResolver(dns: DnsClient): (name: string, rrtype: string)
   return async (name, rrtype) => {
     try {
       switch (rrtype.toUpperCase()) {
-        case 'TXT': return await dns.txt(name);
+        case 'TXT': return await cachedTxt(dns, name);
         case 'A':
         case 'AAAA': return await dns.addresses(name);
         case 'MX': return (await dns.mx(name)).map((m) => m.exchange);
@@ -62,6 +62,38 @@ export function mailauthResolver(dns: DnsClient): (name: string, rrtype: string)
       throw err;
     }
   };
+}
+
+/** How long a looked-up key record is reused, ms: a bulk import of mail from one sender asks once. */
+const KEY_CACHE_MS = 60_000;
+/** Most key records remembered per DNS client. */
+const KEY_CACHE_MAX = 1000;
+/** Per DNS client (one per import run or daemon), the TXT answers of recent key lookups. */
+const keyCache = new WeakMap<DnsClient, Map<string, { at: number; records: Promise<string[][]> }>>();
+
+/**
+ * TXT lookups for DKIM keys (`selector._domainkey.domain`), shared for {@link KEY_CACHE_MS} per DNS
+ * client: a bulk import of thousands of messages signed with the same key asks DNS once (or once a
+ * minute), not once per message. Failures are not kept (the next message asks again); the cache is
+ * bounded, oldest entry first out. Other TXT names are looked up every time.
+ */
+function cachedTxt(dns: DnsClient, name: string): Promise<string[][]> {
+  if (!name.toLowerCase().includes('._domainkey.')) return dns.txt(name);
+  let cache = keyCache.get(dns);
+  if (cache === undefined) keyCache.set(dns, (cache = new Map()));
+  const key = name.toLowerCase();
+  const now = performance.now();
+  const hit = cache.get(key);
+  if (hit !== undefined && now - hit.at < KEY_CACHE_MS) return hit.records;
+  cache.delete(key);
+  if (cache.size >= KEY_CACHE_MAX) cache.delete(cache.keys().next().value!);
+  const records = dns.txt(name);
+  const entry = { at: now, records };
+  cache.set(key, entry);
+  records.catch(() => {
+    if (cache.get(key) === entry) cache.delete(key);
+  });
+  return records;
 }
 
 const RESULTS: readonly DkimResultName[] = ['pass', 'fail', 'none', 'neutral', 'temperror', 'permerror', 'policy'];

@@ -1,8 +1,9 @@
 /**
  * Mail intake of TLS-RPT reports (RFC 8460 §3, §5.3): one message (`.eml`), an mbox file, a
- * Maildir folder, or an IMAP mailbox. Every path parses messages with mailparser, verifies DKIM
- * with mailauth through our DNS client, and hands the report part(s) to `ingestPayload`, so each
- * report lands in the same store and counts once however it arrived.
+ * Maildir folder, or an IMAP mailbox. Every path reads messages the same way (a fast path for the
+ * RFC 8460 §5.3 shape, mailparser for everything else), verifies DKIM with mailauth through our DNS
+ * client (key records cached per client for a minute), and hands the report part(s) to
+ * `ingestPayload`, so each report lands in the same store and counts once however it arrived.
  *
  * @example
  * ```ts
@@ -25,7 +26,7 @@ export { importMessage, maxMessageBytesFor, type MailImportOptions } from './imp
 export { importMaildir, isMaildir, withSeenFlag } from './maildir.js';
 export { pollImap, ImapPollError, type ImapSourceConfig } from './imap.js';
 export { looksLikeMbox, readMbox, readHead, type MboxMessage } from './mbox.js';
-export { extractReportParts, sniffContainer, MailMessageError, type ExtractedReports, type ReportPart } from './message.js';
+export { extractReportParts, extractSimpleReport, sniffContainer, MailMessageError, type ExtractedReports, type ReportPart } from './message.js';
 export { verifyDkim, mailauthResolver, type DkimOutcome, type DkimResultName } from './dkim.js';
 
 /**
