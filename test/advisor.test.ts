@@ -27,6 +27,7 @@ import { ingestPayload } from '../src/reports/ingest.js';
 import type { SqlDatabase } from '../src/store/sql.js';
 import { createWorld, policyText, type DomainSpec, type World } from '../src/testworld/index.js';
 import { runCli } from './cli-harness.js';
+import { PG_URL, requireService } from './prereq.js';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-06-15T12:00:00.000Z');
@@ -411,21 +412,13 @@ describe('advisor end to end: test world, stored checks and reports', () => {
 });
 
 test('PostgreSQL: adviseDomain over checks and reports stored in PostgreSQL', async (t) => {
-  const PG_DSN = process.env.MTASTS_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const admin = new pg.Client({ connectionString: PG_DSN, connectionTimeoutMillis: 3000 });
-  try {
-    await admin.connect();
-  } catch (err) {
-    const msg = `PostgreSQL at ${PG_DSN} is not reachable (${(err as Error).message})`;
-    if (process.env.CI === 'true') assert.fail(`${msg}; CI must provide it`);
-    t.skip(`${msg}: skipped (runs under CI=true)`);
-    return;
-  }
+  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  if (!(await requireService(t, `PostgreSQL at ${PG_URL}`, async () => { await admin.connect(); return true; }))) return;
   const schema = `mtasts_advisor_${process.pid}_${Date.now().toString(36)}`;
   await admin.query(`CREATE SCHEMA ${schema}`);
   let db: SqlDatabase | undefined;
   try {
-    db = await openMonitorDb(`${PG_DSN}?options=${encodeURIComponent(`-c search_path=${schema}`)}`);
+    db = await openMonitorDb(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`);
     const domain = 'pg.adv.test';
     const text = policyText({ mode: 'testing', mx: [`mx1.${domain}`], maxAge: 86400 });
     const now = new Date();

@@ -103,3 +103,20 @@ export function requireCommand(t: TestContext, command: string, install: string)
 export function requireRoot(t: TestContext, why: string): boolean {
   return requirePrereq(t, rootMissing(why));
 }
+
+/** The PostgreSQL the tests use (this machine's, trust auth); `MTASTS_TEST_POSTGRES` overrides it. */
+export const PG_URL = process.env.MTASTS_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * Inside a test: `connect()` to a service the test needs (PostgreSQL, Redis …). Returns what it
+ * returned; when it throws, skips the test with a one-line reason (locally) or fails it (CI=true)
+ * and returns undefined.
+ */
+export async function requireService<T>(t: TestContext, name: string, connect: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await connect();
+  } catch (err) {
+    requirePrereq(t, `${name} is not reachable (${(err as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
+}

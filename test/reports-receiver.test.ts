@@ -23,6 +23,7 @@ import { ReportStore } from '../src/reports/store.js';
 import { parseConfig } from '../src/serve/config.js';
 import { PolicyServer } from '../src/serve/server.js';
 import { createTestCA, startDnsServer, Zone, type DnsServer, type TestCA } from '../src/testworld/index.js';
+import { PG_URL, requireService } from './prereq.js';
 import { certDir, runCli } from './serve-helpers.js';
 import { gz, mimeMessage, openStore, reportJson, tempDir, unique } from './reports-intake-helpers.js';
 
@@ -219,16 +220,8 @@ describe('concurrent POSTs of one report', () => {
   });
 
   test('PostgreSQL', async (t) => {
-    const url = process.env.MTASTS_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-    let store: ReportStore;
-    try {
-      store = await ReportStore.open(url, { tablePrefix: `tlsrpt_rcv${process.pid}_` });
-    } catch (err) {
-      const msg = `PostgreSQL at ${url} is not reachable (${(err as Error).message})`;
-      if (process.env.CI === 'true') assert.fail(`${msg}; CI must provide it`);
-      t.skip(`${msg}: skipped (runs under CI=true)`);
-      return;
-    }
+    const store = await requireService(t, `PostgreSQL at ${PG_URL}`, () => ReportStore.open(PG_URL, { tablePrefix: `tlsrpt_rcv${process.pid}_` }));
+    if (store === undefined) return;
     try {
       await concurrentPosts(store);
     } finally {

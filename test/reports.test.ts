@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createGzip, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { runCli } from './cli-harness.js';
+import { PG_URL, requireService } from './prereq.js';
 import { ReportStore } from '../src/reports/store.js';
 import { ingestPayload, DEFAULT_LIMITS } from '../src/reports/ingest.js';
 import { importReports } from '../src/reports/import.js';
@@ -20,7 +21,6 @@ import { sniffContent } from '../src/reports/decode.js';
 import { startDnsServer, Zone } from '../src/testworld/dns-server.js';
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures/tlsrpt');
-const PG_URL = process.env.MTASTS_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const RUN = `${process.pid}_${Date.now().toString(36)}`;
 
 async function tempDir(t: TestContext): Promise<string> {
@@ -366,15 +366,8 @@ test('store on SQLite: samples, dedupe, DKIM filter, intake domain, raw copy, re
 });
 
 test('store on PostgreSQL: the same behaviour', async (t) => {
-  let store: ReportStore;
-  try {
-    store = await ReportStore.open(PG_URL, { tablePrefix: `tlsrpt_t${RUN}_` });
-  } catch (err) {
-    const msg = `PostgreSQL at ${PG_URL} is not reachable (${(err as Error).message})`;
-    if (process.env.CI === 'true') assert.fail(`${msg}; CI must provide it`);
-    t.skip(`${msg}: skipped (runs under CI=true)`);
-    return;
-  }
+  const store = await requireService(t, `PostgreSQL at ${PG_URL}`, () => ReportStore.open(PG_URL, { tablePrefix: `tlsrpt_t${RUN}_` }));
+  if (store === undefined) return;
   try {
     await storeScenario(store);
   } finally {

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PG_URL, requireService } from '../../test/prereq.js';
 import { databaseSpec, numberPlaceholders, openDatabase, PostgresDatabase, type SqlDatabase } from './sql.js';
 
-const PG_URL = process.env.MTASTS_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const TABLE = `sql_test_${process.pid}_${Date.now().toString(36)}`;
 
 test('numberPlaceholders numbers ? outside quotes', () => {
@@ -59,15 +59,8 @@ test('SQLite: statements, conflicts, transactions, blobs and big integers', asyn
 });
 
 test('PostgreSQL: the same behaviour', async (t: TestContext) => {
-  let db: SqlDatabase;
-  try {
-    db = await openDatabase(PG_URL, { timeoutMs: 3000 });
-  } catch (err) {
-    const msg = `PostgreSQL at ${PG_URL} is not reachable (${(err as Error).message})`;
-    if (process.env.CI === 'true') assert.fail(`${msg}; CI must provide it`);
-    t.skip(`${msg}: skipped (runs under CI=true)`);
-    return;
-  }
+  const db = await requireService(t, `PostgreSQL at ${PG_URL}`, () => openDatabase(PG_URL, { timeoutMs: 3000 }));
+  if (db === undefined) return;
   try {
     await conformance(db);
   } finally {
