@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { SqlDatabase } from '../store/sql.js';
 import { loadAssets, type Asset } from './assets.js';
-import { DashboardData, type DashboardDataOptions } from './data.js';
+import { DashboardData, type DashboardDataOptions, type ListQuery } from './data.js';
 import { PORTFOLIO_SORTS, type PortfolioQuery, type PortfolioSort } from './model.js';
 import { domainPage, errorPage, eventsPage, portfolioPage, reportPage, reportsPage, type PageContext } from './pages.js';
 import {
@@ -329,15 +329,7 @@ export function portfolioQuery(params: URLSearchParams): PortfolioQuery {
   return q;
 }
 
-export interface ListFilter {
-  domain?: string;
-  organization?: string;
-  state?: string;
-  since?: string;
-  until?: string;
-  page: number;
-  perPage: number;
-}
+export type ListFilter = ListQuery;
 
 function listFilter(params: URLSearchParams, keys: ('domain' | 'organization' | 'state' | 'since' | 'until')[]): ListFilter {
   const f: ListFilter = { page: intParam(params, 'page', 1, 1, 1_000_000), perPage: intParam(params, 'per_page', DEFAULT_PER_PAGE, 1, MAX_PER_PAGE) };

@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, readYamlConfig } from '../config/yaml.js';
+import type { ImapSourceConfig } from '../reports/mail/imap.js';
 import { parseDomainArgument } from '../dns/name.js';
 import { parseDuration, parseListen } from '../serve/config.js';
 import { databaseSpec } from '../store/sql.js';
@@ -48,19 +49,8 @@ export interface AdvisorConfig {
 
 export const DEFAULT_ADVISOR: AdvisorConfig = { report_days: 14, passing_days: 7, max_failure_rate: 0.01, min_sessions: 100, min_senders: 2 };
 
-/** IMAP intake of TLS-RPT mail (src/reports/mail: ImapSourceConfig). */
-export interface ImapConfig {
-  host: string;
-  port?: number;
-  secure?: boolean;
-  starttls?: boolean;
-  user: string;
-  pass: string;
-  mailbox?: string;
-  ca?: string[];
-  processedMailbox?: string;
-  flag?: string;
-}
+/** IMAP intake of TLS-RPT mail: the intake's own options (src/reports/mail). */
+export type ImapConfig = ImapSourceConfig;
 
 export interface MonitorConfig {
   /** The file it was read from, when any. */

@@ -23,7 +23,7 @@ import path from 'node:path';
 import type { DnsClient } from '../dns/resolver.js';
 import { commitPrepared, DEFAULT_LIMITS, isPrepared, prepareIngest, type ImportItem, type IntakeLimits, type PreparedReport } from './ingest.js';
 import { sniffContent } from './decode.js';
-import { looksLikeMbox } from './mail/mbox.js';
+import { looksLikeMbox, readHead } from './mail/mbox.js';
 import type { ReportStore } from './store.js';
 
 export interface ImportReportsOptions {
@@ -63,16 +63,6 @@ async function readStdinDefault(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function readHead(file: string, bytes = 8192): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(bytes);
-    const { bytesRead } = await fh.read(buf, 0, bytes, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
 
 /** One unit of work: a file, a Maildir, or standard input. */
 type Job = { kind: 'file'; path: string } | { kind: 'maildir'; path: string } | { kind: 'stdin' } | { kind: 'item'; item: ImportItem };
