@@ -17,7 +17,7 @@
  * ```
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DnsClient } from '../dns/resolver.js';
